@@ -14,9 +14,20 @@ def pins() -> dict:
         return tomllib.load(fh)
 
 
+def component(name: str) -> dict:
+    """One `[components.NAME]` table: version, Go module, GitHub repo."""
+    return pins()["components"][name]
+
+
 def crd_pin(kind: str) -> dict:
-    """The pin of one upstream CRD, by its kind (`TrainJob`, `Notebook`...)."""
+    """Where one upstream CRD comes from: module, version, repo and path."""
     crds = pins()["crds"]
     if kind not in crds:
         raise KeyError(f"versions.toml pins no CRD for kind {kind!r}; known: {', '.join(sorted(crds))}")
-    return crds[kind]
+    comp = component(crds[kind]["component"])
+    return {"module": comp["module"], "version": comp["version"], "repo": comp.get("repo"), **crds[kind]}
+
+
+def crd_kinds(group: str | None = None) -> list[str]:
+    """Every pinned CRD kind, optionally only those of one component."""
+    return [k for k, v in pins()["crds"].items() if group in (None, v["component"])]
