@@ -1,0 +1,142 @@
+"""Run learner pipelines with the real kfp.local, and report what the runner did.
+
+`run()` executes a pipeline or component once with SubprocessRunner(use_venv=False)
+and local caching, and returns its outputs plus the runner's own account of the
+run: which tasks it executed, which were cache hits, which it skipped. Those
+come from the runner's log lines, not from wall time.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import io
+import logging
+import re
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from kflab.failures import CheckFailure
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+EXECUTING = re.compile(r"Executing task '?([\w.-]+)'?")
+CACHE_HIT = re.compile(r"Task '?([\w.-]+)'? cache hit")
+SKIPPED = re.compile(r"Skipping (?:conditional )?task '?([\w.-]+)'?")
+FINISHED = re.compile(r"Task '?([\w.-]+)'? finished with status (\w+)")
+
+
+@dataclasses.dataclass
+class LocalRun:
+    outputs: object
+    executed: collections.Counter
+    cache_hits: collections.Counter
+    skipped: list[str]
+    failed: list[str]
+    seconds: float
+    log: str
+
+    @property
+    def tasks(self) -> set[str]:
+        return set(self.executed) | set(self.cache_hits)
+
+
+class _Tee(io.TextIOBase):
+    """Keeps what the runner prints, and forwards nothing (pytest shows it on failure)."""
+
+    def __init__(self):
+        self.buffer = io.StringIO()
+
+    def write(self, text):
+        return self.buffer.write(text)
+
+
+@contextlib.contextmanager
+def _captured():
+    tee = _Tee()
+    handler = logging.StreamHandler(tee)
+    handler.setFormatter(logging.Formatter("%(levelname)s - %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)  # kfp logs cache hits at INFO outside its own logger context
+    try:
+        with contextlib.redirect_stdout(tee):
+            yield tee
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def init(pipeline_root: Path, caching: bool = True) -> None:
+    """Point kfp.local at `pipeline_root`: subprocesses in this environment, cache on."""
+    from kfp import local
+
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        enable_caching=caching,
+        raise_on_error=True,
+    )
+
+
+def parse_log(text: str) -> dict:
+    text = ANSI.sub("", text)
+    return {
+        "executed": collections.Counter(EXECUTING.findall(text)),
+        "cache_hits": collections.Counter(CACHE_HIT.findall(text)),
+        "skipped": SKIPPED.findall(text),
+        "failed": [name for name, status in FINISHED.findall(text) if status != "SUCCESS"],
+    }
+
+
+def learner_traceback(text: str) -> str:
+    """The last traceback a task printed, keeping only frames of the component's own code."""
+    text = ANSI.sub("", text)
+    start = text.rfind("Traceback (most recent call last):")
+    if start < 0:
+        return ""
+    lines = [ln.strip("\n") for ln in text[start:].splitlines()]
+    kept, keep_next = [], False
+    for line in lines[1:]:
+        stripped = line.strip()
+        if stripped.startswith("File "):
+            keep_next = "ephemeral_component.py" in stripped
+            if keep_next:
+                kept.append("  " + stripped.replace("ephemeral_component.py", "<your component>"))
+        elif keep_next and stripped:
+            kept.append("    " + stripped)
+            keep_next = False
+        elif stripped and not line.startswith(" ") and ":" in stripped and not stripped.startswith("["):
+            kept.append(stripped)  # the exception line
+            break
+    return "\n".join(kept)
+
+
+def run(func, arguments: dict | None = None, doing: str = "running your pipeline") -> LocalRun:
+    """Run a pipeline (or a single component) once with the current kfp.local config."""
+    start = time.perf_counter()
+    outputs, error = None, None
+    with _captured() as tee, warnings.catch_warnings():
+        # Locally the image is not used; kfp warns about that for every non-python image.
+        warnings.filterwarnings("ignore", message=".*non-Python base image.*", category=RuntimeWarning)
+        try:
+            result = func(**(arguments or {}))
+            outputs = getattr(result, "outputs", result)  # a PipelineTask's outputs, by name
+        except Exception as exc:  # the runner raises RuntimeError; bad arguments raise others
+            error = exc
+    text = tee.buffer.getvalue()
+    parsed = parse_log(text)
+    if error is not None:
+        where = f" in task '{parsed['failed'][0]}'" if parsed["failed"] else ""
+        tb = learner_traceback(text)
+        message = f"The local run failed{where} while {doing}: {ANSI.sub('', str(error)).strip()}"
+        if tb:
+            message += "\nTraceback (your component only):\n" + tb
+        else:
+            message += "\nRun the lab's file with python to see the full log."
+        sys.stdout.write(text)  # pytest shows captured output under the failure
+        raise CheckFailure(message)
+    return LocalRun(outputs=outputs, seconds=time.perf_counter() - start, log=text, **parsed)

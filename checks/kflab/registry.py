@@ -1,0 +1,133 @@
+"""The lab registry, labs/labs.toml: the one list of labs, in course order.
+
+Only facts live in the file. Every path (starter, solution, check module, docs
+page) is derived here from a lab's stage, number and slug.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tomllib
+from pathlib import Path
+
+from kflab import paths
+
+TIERS = ("offline", "cluster", "gpu")
+
+
+class RegistryError(ValueError):
+    """labs.toml is malformed or names an unknown lab."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Lab:
+    id: str
+    slug: str
+    stage: int
+    title: str
+    hints: tuple[str, ...]
+    points: int
+    tiers: tuple[str, ...]
+    docs: str
+    weights: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def number(self) -> int:
+        return int(self.id.split(".")[1])
+
+    @property
+    def folder(self) -> str:
+        """`stage2/03_control_flow`: the same under labs/, solutions/ and a submission."""
+        return f"stage{self.stage}/{self.number:02d}_{self.slug}"
+
+    def dir(self, root: Path) -> Path:
+        return Path(root) / self.folder
+
+    @property
+    def check_file(self) -> Path:
+        return paths.CHECKS / f"stage{self.stage}" / f"test_{self.number:02d}_{self.slug}.py"
+
+    @property
+    def docs_file(self) -> Path:
+        return paths.DOCS / self.docs
+
+    def weight(self, check_name: str) -> float:
+        """A checkpoint's weight for partial credit (1 unless the registry says)."""
+        return dict(self.weights).get(check_name, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    number: int
+    title: str
+    summary: str
+    docs: str
+
+
+def _lab(raw: dict) -> Lab:
+    missing = {"id", "slug", "stage", "title", "hints", "points", "tiers", "docs"} - raw.keys()
+    if missing:
+        raise RegistryError(f"lab {raw.get('id', '?')} lacks {', '.join(sorted(missing))}")
+    unknown = set(raw.get("tiers", ())) - set(TIERS)
+    if unknown:
+        raise RegistryError(f"lab {raw['id']} names unknown tiers {sorted(unknown)}; use {TIERS}")
+    return Lab(
+        id=str(raw["id"]),
+        slug=raw["slug"],
+        stage=int(raw["stage"]),
+        title=raw["title"],
+        hints=tuple(raw["hints"]),
+        points=int(raw["points"]),
+        tiers=tuple(raw["tiers"]),
+        docs=raw["docs"],
+        weights=tuple(sorted(raw.get("weights", {}).items())),
+    )
+
+
+@functools.cache
+def _load(path: Path) -> tuple[tuple[Stage, ...], tuple[Lab, ...]]:
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    stages = tuple(
+        Stage(int(n), s["title"], s["summary"], s["docs"]) for n, s in sorted(data.get("stages", {}).items())
+    )
+    return stages, tuple(_lab(raw) for raw in data.get("lab", []))
+
+
+def labs(path: Path = paths.REGISTRY) -> tuple[Lab, ...]:
+    return _load(Path(path))[1]
+
+
+def stages(path: Path = paths.REGISTRY) -> tuple[Stage, ...]:
+    return _load(Path(path))[0]
+
+
+def get(lab_id: str) -> Lab:
+    for lab in labs():
+        if lab.id == lab_id:
+            return lab
+    raise RegistryError(f"there is no lab {lab_id!r}; `kflab list` shows them all")
+
+
+def select(selector: str | None = None) -> list[Lab]:
+    """Labs matching `2` (a stage), `2.3` (a lab) or None (all)."""
+    if not selector:
+        return list(labs())
+    if "." in selector:
+        return [get(selector)]
+    if not selector.isdigit():
+        raise RegistryError(f"{selector!r} is neither a stage (2) nor a lab id (2.3)")
+    chosen = [lab for lab in labs() if lab.stage == int(selector)]
+    if not chosen:
+        raise RegistryError(f"there is no stage {selector}; `kflab list` shows them all")
+    return chosen
+
+
+def for_check_file(path: str | Path) -> Lab | None:
+    """The lab a check module belongs to, from its derived file name."""
+    resolved = Path(path).resolve()
+    for lab in labs():
+        if lab.check_file.resolve() == resolved:
+            return lab
+    return None

@@ -1,0 +1,125 @@
+"""Lab 2.1: lightweight components (data_preprocessing)."""
+
+import math
+from typing import NamedTuple
+
+import pandas as pd
+import pytest
+from kfp import dsl
+from kfp.dsl import Dataset
+
+from kflab import datasets, kfp_local
+from kflab.failures import expect
+from kflab.kfp_ir import PipelineIR
+
+TEST_SIZE, SEED = 0.25, 7  # not the defaults, so the run proves they are passed through
+
+
+@pytest.fixture(scope="module")
+def component(lab):
+    module = lab.module("components.py")
+    return lab.attr(module, "data_preprocessing", "component")
+
+
+@pytest.fixture(scope="module")
+def interface(component, lab_tmp):
+    comp = PipelineIR.of(component, lab_tmp).spec
+    return comp.get("root", {}).get("inputDefinitions", {}), comp.get("root", {}).get("outputDefinitions", {})
+
+
+@pytest.fixture(scope="module")
+def csv(lab_tmp):
+    return datasets.breast_cancer_csv(lab_tmp)
+
+
+@pytest.fixture(scope="module")
+def local_run(component, csv, lab_tmp):
+    """One kfp.local run of the learner's component behind an importer."""
+    class Splits(NamedTuple):
+        train: Dataset
+        test: Dataset
+
+    try:
+        @dsl.pipeline(name="check-lab-2-1")
+        def wrapper(data_uri: str, test_size: float, random_state: int) -> Splits:
+            raw = dsl.importer(artifact_uri=data_uri, artifact_class=Dataset)
+            task = component(input_data=raw.output, test_size=test_size, random_state=random_state)
+            return Splits(train=task.outputs["train_data"], test=task.outputs["test_data"])
+    except (TypeError, KeyError, ValueError) as exc:
+        expect(False, f"data_preprocessing cannot be wired as the lab asks ({exc}). "
+                      "It needs the parameters test_size and random_state and the outputs train_data and test_data.")
+
+    kfp_local.init(lab_tmp / "local")
+    run = kfp_local.run(wrapper, {"data_uri": str(csv), "test_size": TEST_SIZE, "random_state": SEED},
+                        doing="running data_preprocessing with kfp.local")
+    return {name: pd.read_csv(art.path) for name, art in run.outputs.items()}
+
+
+def test_component_takes_a_dataset_and_gives_train_and_test_datasets(interface):
+    """Does data_preprocessing declare Input[Dataset] input_data and two Output[Dataset]s?"""
+    inputs, outputs = interface
+    in_types = {k: v["artifactType"]["schemaTitle"] for k, v in inputs.get("artifacts", {}).items()}
+    out_types = {k: v["artifactType"]["schemaTitle"] for k, v in outputs.get("artifacts", {}).items()}
+    expect(in_types.get("input_data") == "system.Dataset",
+           f"data_preprocessing should take `input_data: Input[Dataset]`, but its artifact inputs are {in_types or 'none'}.")
+    for name in ("train_data", "test_data"):
+        expect(out_types.get(name) == "system.Dataset",
+               f"data_preprocessing has no `{name}: Output[Dataset]` (its outputs are {out_types or 'none'}). "
+               "Declare it in the signature so KFP gives the component a path to write to.")
+
+
+def test_component_takes_test_size_and_random_state_with_defaults(interface):
+    """Are test_size (float, 0.2) and random_state (int, 42) typed parameters with defaults?"""
+    params = interface[0].get("parameters", {})
+    wanted = {"test_size": ("NUMBER_DOUBLE", 0.2), "random_state": ("NUMBER_INTEGER", 42)}
+    for name, (kind, default) in wanted.items():
+        spec = params.get(name)
+        expect(spec is not None, f"data_preprocessing has no parameter `{name}`. Add it with a type annotation and a default.")
+        expect(spec.get("parameterType") == kind,
+               f"`{name}` compiles to {spec.get('parameterType')}, not {kind}: annotate it as "
+               f"`{'float' if kind == 'NUMBER_DOUBLE' else 'int'}`.")
+        expect(spec.get("defaultValue") == default, f"`{name}` should default to {default}, not {spec.get('defaultValue')!r}.")
+
+
+def test_component_runs_locally_and_writes_both_splits(local_run):
+    """Does a kfp.local run write two non-empty CSVs with every column of the input?"""
+    raw_columns = datasets_columns()
+    for name, frame in local_run.items():
+        expect(len(frame) > 0, f"The {name} split the component wrote is empty. Write the rows with to_csv(...).")
+        expect(list(frame.columns) == raw_columns,
+               f"The {name} split has columns {list(frame.columns)[:4]}..., not the input's. "
+               "Write the DataFrame with index=False and keep every column, `target` included.")
+
+
+def test_split_sizes_honour_test_size(local_run):
+    """With test_size=0.25, do the splits hold 143 test rows and 426 train rows?"""
+    n = datasets.BREAST_CANCER_ROWS
+    want_test = math.ceil(n * TEST_SIZE)
+    got = {k: len(v) for k, v in local_run.items()}
+    expect(got["train"] + got["test"] == n,
+           f"The splits hold {got['train']} + {got['test']} rows, but the input has {n}. Every row goes to exactly one split.")
+    expect(got["test"] == want_test,
+           f"With test_size={TEST_SIZE} the test split should hold {want_test} rows, but holds {got['test']}. "
+           "Pass test_size through to train_test_split.")
+
+
+def test_split_is_deterministic_for_a_given_random_state(component, csv, lab, lab_tmp):
+    """Does the same random_state give the same split, and another one a different split?"""
+    def split(seed, tag):
+        train, test = Dataset(uri=str(lab_tmp / f"train-{tag}.csv")), Dataset(uri=str(lab_tmp / f"test-{tag}.csv"))
+        with lab.code("calling data_preprocessing directly"):
+            component.python_func(input_data=Dataset(uri=str(csv)), train_data=train, test_data=test,
+                                  test_size=TEST_SIZE, random_state=seed)
+        expect(all(pd.io.common.file_exists(a.path) for a in (train, test)),
+               "data_preprocessing wrote no files to train_data.path and test_data.path.")
+        return pd.read_csv(test.path)
+
+    first, again, other = split(SEED, "a"), split(SEED, "b"), split(SEED + 1, "c")
+    expect(first.equals(again), "Two runs with the same random_state gave different splits. Pass random_state to train_test_split.")
+    expect(not first.equals(other), "Different random_state values gave the same split, so the seed is ignored. Pass random_state through.")
+
+
+def datasets_columns() -> list[str]:
+    from sklearn.datasets import load_breast_cancer
+
+    return list(load_breast_cancer(as_frame=True).frame.columns)

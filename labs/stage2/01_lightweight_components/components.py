@@ -1,0 +1,50 @@
+"""Lab 2.1: a lightweight component that splits a dataset into train and test.
+
+Check your work with `kflab check 2.1`; run it yourself with `python components.py`.
+"""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Output
+
+# An image that already has pandas and scikit-learn, pinned by tag, so a cluster
+# run needs no pip install. Locally, kfp.local runs the code in your environment.
+IMAGE = "ghcr.io/kubeflow/kubeflow/notebook-servers/jupyter-scipy:v1.10.0"
+
+
+@dsl.component(base_image=IMAGE)
+def data_preprocessing(
+    input_data: Input[Dataset],
+    # TODO: declare two outputs, `train_data` and `test_data`, both Output[Dataset].
+    # TODO: add the parameters `test_size: float = 0.2` and `random_state: int = 42`.
+):
+    """Split a CSV with a `target` column into stratified train and test CSVs."""
+    import pandas as pd
+
+    df = pd.read_csv(input_data.path)
+    # TODO: split `df` with sklearn's train_test_split, passing test_size and
+    #       random_state through (stratify on df["target"] keeps the classes balanced).
+    # TODO: write each part *to* its output's path with to_csv(..., index=False).
+    print(f"read {len(df)} rows")
+
+
+@dsl.pipeline(name="split-demo")
+def split_demo(data_uri: str, test_size: float = 0.2):
+    """Import a CSV by URI and split it: the smallest pipeline around the component."""
+    raw = dsl.importer(artifact_uri=data_uri, artifact_class=Dataset, reimport=False)
+    # TODO: pass test_size through once the component accepts it.
+    data_preprocessing(input_data=raw.output)
+
+
+if __name__ == "__main__":
+    import tempfile
+    from pathlib import Path
+
+    from kfp import local
+    from sklearn.datasets import load_breast_cancer
+
+    workdir = Path(tempfile.mkdtemp(prefix="lab21-"))
+    csv = workdir / "breast_cancer.csv"
+    load_breast_cancer(as_frame=True).frame.to_csv(csv, index=False)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(workdir / "outputs"))
+    split_demo(data_uri=str(csv))
+    print(f"Outputs are under {workdir / 'outputs'}")
