@@ -11,6 +11,7 @@ from kfp.dsl import Dataset, Input, Output
 IMAGE = "ghcr.io/kubeflow/kubeflow/notebook-servers/jupyter-scipy:v1.10.0"
 
 
+# --8<-- [start:component]
 @dsl.component(base_image=IMAGE)
 def data_preprocessing(
     input_data: Input[Dataset],
@@ -25,6 +26,7 @@ def data_preprocessing(
     #       random_state through (stratify on df["target"] keeps the classes balanced).
     # TODO: write each part *to* its output's path with to_csv(..., index=False).
     print(f"read {len(df)} rows")
+# --8<-- [end:component]
 
 
 @dsl.pipeline(name="split-demo")

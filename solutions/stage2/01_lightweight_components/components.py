@@ -11,6 +11,7 @@ from kfp.dsl import Dataset, Input, Output
 IMAGE = "ghcr.io/kubeflow/kubeflow/notebook-servers/jupyter-scipy:v1.10.0"
 
 
+# --8<-- [start:component]
 @dsl.component(base_image=IMAGE)
 def data_preprocessing(
     input_data: Input[Dataset],
@@ -30,6 +31,7 @@ def data_preprocessing(
     # Write *to* the paths KFP gives us; never assign to `.path`.
     train_df.to_csv(train_data.path, index=False)
     test_df.to_csv(test_data.path, index=False)
+# --8<-- [end:component]
 
 
 @dsl.pipeline(name="split-demo")

@@ -1,0 +1,40 @@
+"""Run the checks for a selection of labs: the one place that builds a pytest command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from kflab import paths, registry
+
+
+def pytest_args(labs: list[registry.Lab], target: str | None = None, extra: list[str] | None = None) -> list[str]:
+    files = [str(lab.check_file) for lab in labs if lab.check_file.exists()]
+    args = [*files, "-p", "no:cacheprovider"]
+    if target:
+        args += ["--target", target]
+    return args + list(extra or [])
+
+
+def run_pytest(args: list[str], env: dict | None = None, cwd: Path = paths.REPO, **popen) -> int:
+    """pytest in a child interpreter (so learner imports never leak into the caller)."""
+    cmd = [sys.executable, "-m", "pytest", *args]
+    merged = {**os.environ, **(env or {})}
+    merged["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.CHECKS), merged.get("PYTHONPATH")]))
+    return subprocess.call(cmd, env=merged, cwd=cwd, **popen)
+
+
+def collect_results(labs: list[registry.Lab], target: str, extra: list[str] | None = None, quiet: bool = True) -> dict:
+    """Run the checks and return the per-lab results the plugin reports."""
+    with tempfile.TemporaryDirectory(prefix="kflab-run-") as tmp:
+        report = Path(tmp) / "report.json"
+        args = pytest_args(labs, target, ["--kflab-report", str(report), "--no-progress", *(extra or [])])
+        out = subprocess.DEVNULL if quiet else None
+        code = run_pytest(args + (["-q"] if quiet else []), stdout=out, stderr=out)
+        if not report.exists():
+            return {"error": f"pytest exited with {code} before reporting (run `pytest {' '.join(args)}` to see why)", "labs": {}}
+        return json.loads(report.read_text())

@@ -1,0 +1,120 @@
+"""`kflab`: a thin command line over the course's functions.
+
+Each subcommand parses its arguments and calls one function; the work lives in
+the modules named beside it. Help texts are written once, here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kflab import __version__
+from kflab.registry import RegistryError
+
+
+def cmd_list(args) -> int:
+    from kflab import progress
+
+    print(progress.course_map())
+    return 0
+
+
+def cmd_status(args) -> int:
+    from kflab import progress
+
+    print(progress.status_report())
+    return 0
+
+
+def cmd_hint(args) -> int:
+    from kflab import progress
+
+    print(progress.hint_text(args.id, show_all=args.all))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from kflab import checkrun, registry
+
+    labs = registry.select(args.selector)
+    extra = list(args.pytest_args)
+    if args.offline:
+        extra += ["-m", "offline"]
+    return checkrun.run_pytest(checkrun.pytest_args(labs, args.target, extra))
+
+
+def cmd_dev_check(args) -> int:
+    from kflab import devcheck
+
+    problems = devcheck.dev_check(args.selector, run_checks=not args.lint_only)
+    for problem in problems:
+        print(f"PROBLEM  {problem}")
+    print("dev check: " + (f"{len(problems)} problem(s)" if problems else "the course is consistent; every check tells starter from solution"))
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kflab", description="The Kubeflow lab course: labs, checks, hints and grading.")
+    parser.add_argument("--version", action="version", version=f"kflab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("list", help="show the course map: stages, labs, tiers, points").set_defaults(func=cmd_list)
+    sub.add_parser("status", help="show your progress per stage, from your last check runs").set_defaults(func=cmd_status)
+
+    p = sub.add_parser("hint", help="reveal the next hint for a lab (one more per call)")
+    p.add_argument("id", help="lab id, e.g. 2.3")
+    p.add_argument("--all", action="store_true", help="reveal every hint at once")
+    p.set_defaults(func=cmd_hint)
+
+    p = sub.add_parser("check", help="run the checks for a stage (2) or a lab (2.3), or all of them")
+    p.add_argument("selector", nargs="?", help="a stage number or a lab id; all labs when omitted")
+    p.add_argument("--target", help="labs (default), solutions, or a submission folder")
+    p.add_argument("--offline", action="store_true", help="only the offline tier")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="anything after -- goes to pytest")
+    p.set_defaults(func=cmd_check)
+
+    dev = sub.add_parser("dev", help="maintainer commands").add_subparsers(dest="dev_command", metavar="DEV_COMMAND")
+    p = dev.add_parser("check", help="lint the course: registry, files, hints, and every check fails the starter and passes the solution")
+    p.add_argument("selector", nargs="?", help="limit the check runs to a stage or lab")
+    p.add_argument("--lint-only", action="store_true", help="only the file and registry rules; run no checks")
+    p.set_defaults(func=cmd_dev_check)
+
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _extensions():
+    """Subcommands defined beside their modules (doctor, tune, grade...)."""
+    import importlib
+
+    for name in ("kflab.doctor", "kflab.tune", "kflab.grading"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        yield module.register_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
+        args.pytest_args = args.pytest_args[1:]
+    try:
+        return args.func(args)
+    except RegistryError as exc:
+        print(f"kflab: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""mkdocs hooks: the docs read the registry and the pin file instead of repeating them.
+
+- the nav entry `kflab-labs-N` becomes stage N's lab pages, in registry order;
+- `<!-- kflab:labs N -->` on a page becomes stage N's lab table (all stages without N);
+- `<!-- kflab:versions -->` becomes the version table from versions.toml;
+- every lab page gets a header with its id, points, tiers and check command.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kflab import registry, versions
+
+LABS_ENTRY = re.compile(r"^kflab-labs-(\d+)$")
+LAB_TABLE = re.compile(r"<!-- kflab:labs(?: (\d+))? -->")
+
+
+def _expand(items):
+    out = []
+    for item in items:
+        if isinstance(item, str) and LABS_ENTRY.match(item):
+            stage = int(LABS_ENTRY.match(item).group(1))
+            out += [{f"{lab.id} {lab.title}": lab.docs} for lab in registry.labs() if lab.stage == stage]
+        elif isinstance(item, dict):
+            out.append({k: _expand(v) if isinstance(v, list) else v for k, v in item.items()})
+        else:
+            out.append(item)
+    return out
+
+
+def on_config(config):
+    config["nav"] = _expand(config["nav"])
+    config.setdefault("watch", []).extend(["labs", "solutions", "versions.toml"])
+    return config
+
+
+def lab_table(stage: int | None) -> str:
+    rows = ["| Lab | What you build | Tiers | Points |", "|---|---|---|---|"]
+    for lab in registry.labs():
+        if stage is None or lab.stage == stage:
+            rows.append(f"| {lab.id} | [{lab.title}]({{root}}{lab.docs}) | {', '.join(lab.tiers)} | {lab.points} |")
+    return "\n".join(rows)
+
+
+def versions_table() -> str:
+    pins = versions.pins()
+    rows = ["| Component | Version |", "|---|---|", f"| Kubeflow platform | {pins['platform']['kubeflow']} |",
+            f"| Kind / node image | {pins['kind']['version']} / `{pins['kind']['node_image']}` |"]
+    for name, comp in pins["components"].items():
+        shown = ", ".join(f"{k} {v}" for k, v in comp.items() if k in ("version", "sdk", "backend"))
+        rows.append(f"| {name} | {shown} |")
+    rows.append(f"| CI control plane | Kubernetes {pins['controlplane']['kubernetes']}, kwok {pins['controlplane']['kwok']} |")
+    return "\n".join(rows)
+
+
+def lab_header(lab: registry.Lab) -> str:
+    pins = versions.pins()
+    return (
+        f'!!! abstract "Lab {lab.id} · {lab.points} points · tiers: {", ".join(lab.tiers)}"\n'
+        f"    Edit `labs/{lab.folder}/`, then run `kflab check {lab.id}` "
+        f"(or `pytest {lab.check_file.relative_to(lab.check_file.parents[2])}`). "
+        f"Stuck? `kflab hint {lab.id}`.\n"
+        f"    Written for Kubeflow {pins['platform']['kubeflow']}, KFP SDK {pins['components']['kfp']['sdk']}.\n\n"
+    )
+
+
+def on_page_markdown(markdown, page, config, files):
+    depth = page.file.src_uri.count("/")
+    root = "../" * depth
+    markdown = LAB_TABLE.sub(lambda m: lab_table(int(m.group(1)) if m.group(1) else None).replace("{root}", root), markdown)
+    markdown = markdown.replace("<!-- kflab:versions -->", versions_table())
+    for lab in registry.labs():
+        if lab.docs == page.file.src_uri:
+            title_end = markdown.find("\n", markdown.find("# ")) + 1
+            markdown = markdown[:title_end] + "\n" + lab_header(lab) + markdown[title_end:]
+    return markdown
