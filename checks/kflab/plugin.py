@@ -98,6 +98,25 @@ def lab_tmp(lab, tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp(f"lab{lab.id.replace('.', '_')}")
 
 
+@pytest.fixture(scope="session")
+def cluster():
+    """The Kubernetes API of the current context (cluster-tier checks only)."""
+    from kflab import k8s, tiers
+
+    problem = tiers.unavailable("cluster")
+    if problem:
+        pytest.skip(problem)
+    return k8s.Cluster()
+
+
+@pytest.fixture
+def namespace(cluster, lab, request):
+    """A namespace of this check's own, labelled as ours, deleted afterwards."""
+    name = cluster.new_namespace(f"kflab-{lab.id.replace('.', '-')}", labels={"kflab.dev/check": request.node.name[:63]})
+    yield name
+    cluster.delete("v1", "Namespace", name)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -132,5 +151,5 @@ def pytest_report_teststatus(report, config):
 __all__ = [
     "pytest_addoption", "pytest_configure", "pytest_report_header", "pytest_collection_modifyitems",
     "pytest_runtest_makereport", "pytest_report_teststatus",
-    "lab", "lab_tmp",
+    "lab", "lab_tmp", "cluster", "namespace",
 ]
