@@ -9,6 +9,7 @@ for `kflab status` and the grader.
 from __future__ import annotations
 
 import platform
+import re
 import sys
 from pathlib import Path
 
@@ -112,7 +113,8 @@ def cluster():
 @pytest.fixture
 def namespace(cluster, lab, request):
     """A namespace of this check's own, labelled as ours, deleted afterwards."""
-    name = cluster.new_namespace(f"kflab-{lab.id.replace('.', '-')}", labels={"kflab.dev/check": request.node.name[:63]})
+    check = re.sub(r"[^A-Za-z0-9_.-]", "-", request.node.name)[:63].strip("-_.")
+    name = cluster.new_namespace(f"kflab-{lab.id.replace('.', '-')}", labels={"kflab.dev/check": check})
     yield name
     cluster.delete("v1", "Namespace", name)
 
