@@ -12,6 +12,7 @@ import collections
 import contextlib
 import dataclasses
 import io
+import json
 import logging
 import re
 import sys
@@ -37,10 +38,38 @@ class LocalRun:
     failed: list[str]
     seconds: float
     log: str
+    root: Path | None = None
 
     @property
     def tasks(self) -> set[str]:
         return set(self.executed) | set(self.cache_hits)
+
+    @property
+    def output(self):
+        """The single output of a pipeline that returns one value."""
+        if isinstance(self.outputs, dict) and list(self.outputs) == ["Output"]:
+            return self.outputs["Output"]
+        return self.outputs
+
+    def task_outputs(self, task: str) -> list[dict]:
+        """executor_output.json of every execution of `task` under the pipeline root.
+
+        Newest first; a cache hit points at the run that produced the outputs. A task
+        inside dsl.ParallelFor has one entry per iteration.
+        """
+        if self.root is None:
+            return []
+        found = sorted(Path(self.root).glob(f"*/{task}/executor_output.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        found += sorted(Path(self.root).glob(f"*/*/{task}/executor_output.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        return [json.loads(p.read_text()) for p in found]
+
+    def artifact(self, task: str, name: str) -> dict | None:
+        """The newest artifact record (uri, metadata) that `task` wrote for output `name`."""
+        for out in self.task_outputs(task):
+            arts = out.get("artifacts", {}).get(name, {}).get("artifacts", [])
+            if arts:
+                return arts[0]
+        return None
 
 
 class _Tee(io.TextIOBase):
@@ -59,21 +88,25 @@ def _captured():
     handler = logging.StreamHandler(tee)
     handler.setFormatter(logging.Formatter("%(levelname)s - %(message)s"))
     root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
+    old_level, old_handlers = root.level, root.handlers[:]
+    root.handlers[:] = [handler]  # the runner's account goes to us only, not to pytest's log capture
     root.setLevel(logging.INFO)  # kfp logs cache hits at INFO outside its own logger context
     try:
         with contextlib.redirect_stdout(tee):
             yield tee
     finally:
-        root.removeHandler(handler)
+        root.handlers[:] = old_handlers
         root.setLevel(old_level)
+
+
+_ROOT: list[Path] = []
 
 
 def init(pipeline_root: Path, caching: bool = True) -> None:
     """Point kfp.local at `pipeline_root`: subprocesses in this environment, cache on."""
     from kfp import local
 
+    _ROOT[:] = [Path(pipeline_root)]
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(pipeline_root),
@@ -115,11 +148,18 @@ def learner_traceback(text: str) -> str:
     return "\n".join(kept)
 
 
-def run(func, arguments: dict | None = None, doing: str = "running your pipeline") -> LocalRun:
-    """Run a pipeline (or a single component) once with the current kfp.local config."""
+def run(func, arguments: dict | None = None, doing: str = "running your pipeline", root: Path | None = None) -> LocalRun:
+    """Run a pipeline (or a single component) once with the current kfp.local config.
+
+    `root` names the pipeline root when the caller's code, not init(), set it up.
+    """
     start = time.perf_counter()
     outputs, error = None, None
-    with _captured() as tee, warnings.catch_warnings():
+    root = root or (_ROOT[0] if _ROOT else None)
+    workdir = Path(root or ".").resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    # Tasks inherit the working directory: stray relative writes land beside the outputs, not in the repo.
+    with _captured() as tee, warnings.catch_warnings(), contextlib.chdir(workdir):
         # Locally the image is not used; kfp warns about that for every non-python image.
         warnings.filterwarnings("ignore", message=".*non-Python base image.*", category=RuntimeWarning)
         try:
@@ -139,4 +179,5 @@ def run(func, arguments: dict | None = None, doing: str = "running your pipeline
             message += "\nRun the lab's file with python to see the full log."
         sys.stdout.write(text)  # pytest shows captured output under the failure
         raise CheckFailure(message)
-    return LocalRun(outputs=outputs, seconds=time.perf_counter() - start, log=text, **parsed)
+    return LocalRun(outputs=outputs, seconds=time.perf_counter() - start, log=text,
+                    root=root, **parsed)
