@@ -118,7 +118,6 @@ def apply_crds(api: Api, timeout_s: float) -> list[str]:
         except ApiError as exc:
             raise ApiError(exc.status, f"applying CRD {name} from {path}: {exc}") from None
         names.append(name)
-    for name in names:
-        wait_for(f"CRD {name} to be Established", lambda n=name: condition(api.get(f"{base}/{n}"), "Established"),
-                 timeout_s)
+    wait_for(f"{len(names)} CRDs to be Established",
+             lambda: all(condition(api.get(f"{base}/{n}"), "Established") for n in names), timeout_s)
     return names

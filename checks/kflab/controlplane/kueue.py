@@ -21,6 +21,7 @@ from kflab.controlplane.layout import HOST, PORTS, Layout
 from kflab.versions import component
 
 WEBHOOK_MANIFEST = "config/components/webhook/manifests.yaml"
+CRD_KUSTOMIZATION = "config/components/crd/kustomization.yaml"
 NAMESPACE = "kueue-system"
 # Kueue builds in integrations for many job kinds. Only kinds whose CRDs exist here
 # are enabled: TrainJob's integration also watches JobSets, whose CRD is not pinned.
@@ -55,8 +56,13 @@ def write_files(lay: Layout) -> Path:
     certs = lay.kueue_dir / "certs"
     certs.mkdir(parents=True, exist_ok=True)
     for src, dst in (("kueue-webhook.crt", "tls.crt"), ("kueue-webhook.key", "tls.key")):
-        (certs / dst).write_bytes((lay.pki / src).read_bytes())
-        (certs / dst).chmod(0o600)
+        data = (lay.pki / src).read_bytes()
+        if (certs / dst).exists() and (certs / dst).read_bytes() == data:
+            continue  # a running Kueue watches these files: rewrite only on change
+        tmp = certs / (dst + ".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o600)
+        tmp.replace(certs / dst)
     config = lay.kueue_dir / "config.yaml"
     config.write_text(json.dumps(configuration(lay), indent=2) + "\n")
     return config
@@ -145,6 +151,34 @@ def apply_webhooks(api, lay: Layout) -> list[str]:
         name = config["metadata"]["name"]
         api.apply(f"{ADMISSION}/{config['kind'].lower()}s/{name}", config)
         names.append(name)
+    return names
+
+
+def conversion_crds(kustomization: str) -> list[str]:
+    """The CRDs that upstream's kustomization gives a conversion webhook (v1beta1 <-> v1beta2)."""
+    found = re.findall(r"^\s*-\s*path:\s*patches/webhook_in_(\w+)\.yaml", kustomization, re.M)
+    return [f"{plural}.kueue.x-k8s.io" for plural in found]
+
+
+def conversion_patch(ca_pem: bytes, port: int) -> dict:
+    return {"spec": {"conversion": {"strategy": "Webhook", "webhook": {
+        "conversionReviewVersions": ["v1"],
+        "clientConfig": {"url": f"https://{HOST}:{port}/convert", "caBundle": base64.b64encode(ca_pem).decode()}}}}}
+
+
+def enable_conversion(api, lay: Layout) -> list[str]:
+    """Send conversions between Kueue's API versions to Kueue, as upstream's install does.
+
+    The CRDs are applied with upstream's `strategy: None` before Kueue can start
+    (it needs them); once Kueue serves /convert, the listed ones switch to it.
+    """
+    pin = component("kueue")
+    text = upstream.module_file(pin["module"], pin["version"], CRD_KUSTOMIZATION, pin.get("repo")).read_text()
+    patch = conversion_patch((lay.pki / "ca.crt").read_bytes(), PORTS["kueue-webhook"])
+    names = conversion_crds(text)
+    for name in names:
+        api.request("PATCH", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", patch,
+                    "application/merge-patch+json")
     return names
 
 

@@ -23,6 +23,7 @@ class Record:
     pid: int
     start: str | None  # /proc/PID/stat field 22, or None where /proc is absent
     argv0: str
+    argv: tuple[str, ...] = ()
 
 
 def start_time(pid: int, proc: Path = Path("/proc")) -> str | None:
@@ -41,14 +42,15 @@ def start_time(pid: int, proc: Path = Path("/proc")) -> str | None:
 def read(pidfile: Path) -> Record | None:
     try:
         data = json.loads(pidfile.read_text())
-        return Record(int(data["pid"]), data.get("start"), str(data.get("argv0", "")))
+        return Record(int(data["pid"]), data.get("start"), str(data.get("argv0", "")), tuple(data.get("argv", ())))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def write(pidfile: Path, record: Record) -> None:
     tmp = pidfile.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": record.pid, "start": record.start, "argv0": record.argv0}) + "\n")
+    tmp.write_text(json.dumps({"pid": record.pid, "start": record.start, "argv0": record.argv0,
+                               "argv": list(record.argv)}) + "\n")
     tmp.replace(pidfile)
 
 
@@ -81,7 +83,7 @@ def start(name: str, argv: list[str], pidfile: Path, logfile: Path, env: dict[st
         log.flush()
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                  start_new_session=True, env={**os.environ, **(env or {})})
-    record = Record(child.pid, start_time(child.pid), argv[0])
+    record = Record(child.pid, start_time(child.pid), argv[0], tuple(argv))
     write(pidfile, record)
     return record
 

@@ -48,6 +48,13 @@ def argv(name: str, lay: Layout) -> list[str]:
                            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                            f"--service-account-key-file={pki / 'sa.pub'}",
                            f"--service-account-signing-key-file={pki / 'sa.key'}",
+                           f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+                           "--requestheader-allowed-names=front-proxy-client",
+                           "--requestheader-username-headers=X-Remote-User",
+                           "--requestheader-group-headers=X-Remote-Group",
+                           "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                           f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+                           f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
                            "--service-cluster-ip-range=10.96.0.0/16", "--authorization-mode=Node,RBAC",
                            "--enable-admission-plugins=NodeRestriction,ResourceQuota",
                            # Endpoints may not hold a loopback address; nothing here needs them.
@@ -108,7 +115,11 @@ def ensure_started(lay: Layout, name: str) -> bool:
     pidfile = lay.pidfile(name)
     current = procs.state(pidfile)
     if current == "running":
-        log(f"{name}: already running (pid {procs.read(pidfile).pid}), left alone")
+        record = procs.read(pidfile)
+        log(f"{name}: already running (pid {record.pid}), left alone")
+        if record.argv and list(record.argv) != argv(name, lay):
+            log(f"{name}: note: it runs with other flags than this version of `up` would use; "
+                "`scripts/controlplane down` then `up` restarts it with the new ones")
         return False
     if current == "dead":
         log(f"{name}: its last process has exited; starting it again (log {lay.logfile(name)})")
@@ -161,6 +172,8 @@ def up(timeout_s: float = 120) -> Api:
     wait_component(lay, "kueue", lambda: _get(health_url("kueue")), timeout_s, "Kueue /readyz")
     hooks = kueue.apply_webhooks(api, lay)
     log(f"webhook configurations applied: {', '.join(hooks)}")
+    converted = kueue.enable_conversion(api, lay)
+    log(f"conversion webhook set on: {', '.join(converted)}")
     wait_component(lay, "kueue", lambda: kueue.webhook_answers(api), timeout_s,
                    "Kueue's webhooks to answer the apiserver (a dry-run ResourceFlavor)")
     log(f"control plane ready in {time.monotonic() - start:.0f} s; "
