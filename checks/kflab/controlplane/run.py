@@ -34,7 +34,7 @@ def argv(name: str, lay: Layout) -> list[str]:
               f"--authorization-kubeconfig={kubeconfig}", f"--bind-address={h}", "--leader-elect=false",
               f"--cert-dir={lay.root / 'serving' / name}"]
     table = {
-        "etcd": [f"--name=kflab", f"--data-dir={lay.etcd_data}",
+        "etcd": ["--name=kflab", f"--data-dir={lay.etcd_data}",
                  f"--listen-client-urls=http://{h}:{p['etcd']}", f"--advertise-client-urls=http://{h}:{p['etcd']}",
                  f"--listen-peer-urls=http://{h}:{p['etcd-peer']}",
                  f"--initial-advertise-peer-urls=http://{h}:{p['etcd-peer']}",
@@ -102,7 +102,7 @@ def wait_component(lay: Layout, name: str, ready, timeout_s: float, what: str) -
     def check():
         if procs.state(lay.pidfile(name)) != "running":
             raise _fail(lay, name, f"{name} exited while starting.",
-                        f"read the log above; `scripts/controlplane down --purge` then `up` starts afresh.")
+                        "read the log above; `scripts/controlplane down --purge` then `up` starts afresh.")
         return ready()
     try:
         wait_for(what, check, timeout_s)
