@@ -265,3 +265,19 @@ def test_kubeconfig_names_the_identitys_files(tmp_path):
 @pytest.mark.parametrize("command", ["build", "up", "down", "status", "env"])
 def test_every_subcommand_parses(command):
     assert cli.parser().parse_args([command]).command == command
+
+
+def test_conversion_crds_follow_upstreams_uncommented_patches():
+    kustomization = """\
+patches:
+- path: patches/webhook_in_localqueues.yaml
+- path: patches/webhook_in_workloads.yaml
+#- path: patches/webhook_in_resourceflavors.yaml
+#- path: patches/cainjection_in_localqueues.yaml
+"""
+    assert kueue.conversion_crds(kustomization) == ["localqueues.kueue.x-k8s.io", "workloads.kueue.x-k8s.io"]
+
+
+def test_conversion_patch_sends_reviews_to_kueue_on_localhost():
+    webhook = kueue.conversion_patch(b"PEM", 19443)["spec"]["conversion"]["webhook"]
+    assert webhook["clientConfig"]["url"] == "https://127.0.0.1:19443/convert"

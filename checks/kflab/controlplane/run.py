@@ -102,7 +102,8 @@ def wait_component(lay: Layout, name: str, ready, timeout_s: float, what: str) -
     def check():
         if procs.state(lay.pidfile(name)) != "running":
             raise _fail(lay, name, f"{name} exited while starting.",
-                        "read the log above; `scripts/controlplane down --purge` then `up` starts afresh.")
+                        "read the log above (a port taken by another program shows as 'address already in use'); "
+                        "`scripts/controlplane down --purge` then `up` starts afresh.")
         return ready()
     try:
         wait_for(what, check, timeout_s)
