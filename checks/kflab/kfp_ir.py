@@ -65,6 +65,19 @@ class PipelineIR:
         """Every task of every DAG, by task name."""
         return {t: spec for _, dag in self.dags() for t, spec in dag.get("tasks", {}).items()}
 
+    def ancestors(self, task: str) -> list[str]:
+        """The sub-DAG tasks (loops, conditions) that enclose `task`, innermost first."""
+        parent_comp = {t: comp for comp, dag in self.dags() for t in dag.get("tasks", {})}
+        task_of_comp = {spec["componentRef"]["name"]: name for name, spec in self.tasks().items()}
+        chain, comp = [], parent_comp.get(task)
+        while comp and comp != "root":
+            holder = task_of_comp.get(comp)
+            if holder is None:
+                break
+            chain.append(holder)
+            comp = parent_comp.get(holder)
+        return chain
+
     def leaf_tasks(self) -> dict[str, dict]:
         """Tasks that run a container (not a sub-DAG)."""
         return {n: t for n, t in self.tasks().items() if "dag" not in self.component(t["componentRef"]["name"])}

@@ -126,26 +126,34 @@ def parse_log(text: str) -> dict:
 
 
 def learner_traceback(text: str) -> str:
-    """The last traceback a task printed, keeping only frames of the component's own code."""
+    """The last traceback a task printed, keeping only frames of the component's own code.
+
+    Task output is streamed indented; the block is dedented by the indent of its
+    "Traceback" line. When no frame is the component's, the error came from KFP
+    itself, and only the exception line is kept.
+    """
     text = ANSI.sub("", text)
     start = text.rfind("Traceback (most recent call last):")
     if start < 0:
         return ""
-    lines = [ln.strip("\n") for ln in text[start:].splitlines()]
-    kept, keep_next = [], False
-    for line in lines[1:]:
-        stripped = line.strip()
-        if stripped.startswith("File "):
-            keep_next = "ephemeral_component.py" in stripped
+    line_start = text.rfind("\n", 0, start) + 1
+    indent = start - line_start
+    lines = [ln[indent:] if ln[:indent].isspace() or not indent else ln for ln in text[line_start:].splitlines()[1:]]
+    kept, keep_next, exception = [], False, ""
+    for line in lines:
+        if line.startswith("  File "):
+            keep_next = "ephemeral_component.py" in line
             if keep_next:
-                kept.append("  " + stripped.replace("ephemeral_component.py", "<your component>"))
-        elif keep_next and stripped:
-            kept.append("    " + stripped)
+                kept.append(line.replace("ephemeral_component.py", "<your component>"))
+        elif line.startswith("    ") and keep_next:
+            kept.append(line)
             keep_next = False
-        elif stripped and not line.startswith(" ") and ":" in stripped and not stripped.startswith("["):
-            kept.append(stripped)  # the exception line
+        elif line and not line.startswith(" "):
+            exception = line  # the first unindented line after the frames
             break
-    return "\n".join(kept)
+    if not kept:
+        return f"{exception}\n(raised inside KFP, not in your component's code)" if exception else ""
+    return "\n".join(kept + [exception])
 
 
 def run(func, arguments: dict | None = None, doing: str = "running your pipeline", root: Path | None = None) -> LocalRun:
