@@ -7,6 +7,7 @@ names what it waits for; a failure shows the component's log tail and what to tr
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import ssl
 import sys
@@ -211,7 +212,7 @@ def status() -> int:
 
 
 def env() -> str:
-    return f"export KUBECONFIG={layout().kubeconfig}"
+    return f"export KUBECONFIG={shlex.quote(str(layout().kubeconfig))}"
 
 
 def print_error(exc: Exception) -> None:
