@@ -1,0 +1,90 @@
+"""Lab 2.4: production settings, read from the compiled IR and platform spec."""
+
+import re
+
+import pytest
+
+from kflab.failures import expect
+from kflab.kfp_ir import PipelineIR
+
+ARTIFACT_STORE = "minio://mlpipeline/v2/artifacts"
+SECRET_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+UNITS = {"": 1, "m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+@pytest.fixture(scope="module")
+def ir(lab, lab_tmp):
+    pipeline = lab.attr(lab.module("pipeline.py"), "production_pipeline", "pipeline")
+    return PipelineIR.of(pipeline, lab_tmp)
+
+
+def _task(ir, name):
+    expect(name in ir.tasks(), f"The pipeline has no `{name}` task. Keep both components of the starter in the pipeline.")
+    return ir.tasks()[name]
+
+
+def _quantity(text: str) -> float:
+    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(text)).groups()
+    return float(number) * UNITS.get(unit, 1)
+
+
+def test_train_task_requests_and_limits_cpu_and_memory(ir):
+    """Does train-forest request CPU and memory, with limits at least as large?"""
+    _task(ir, "train-forest")
+    res = ir.executor("train-forest").get("resources", {})
+    for kind in ("Cpu", "Memory"):
+        request, limit = res.get(f"resource{kind}Request"), res.get(f"resource{kind}Limit")
+        expect(request and limit, f"train-forest sets no {kind.lower()} {'request' if not request else 'limit'}. "
+                                  f"Call `.set_{kind.lower()}_request(...)` and `.set_{kind.lower()}_limit(...)` on the task.")
+        expect(_quantity(limit) >= _quantity(request), f"train-forest's {kind.lower()} limit {limit} is below its request {request}.")
+
+
+def test_fetch_task_is_never_served_from_the_cache(ir):
+    """Is caching off for fetch-data (fresh data each run) and on for train-forest?"""
+    fetch, train = _task(ir, "fetch-data"), _task(ir, "train-forest")
+    expect(not fetch.get("cachingOptions", {}).get("enableCache"),
+           "fetch-data can be served from the cache, so a rerun would reuse stale data. Call `fetch.set_caching_options(False)`.")
+    expect(train.get("cachingOptions", {}).get("enableCache"),
+           "train-forest has caching turned off; only the fetch step should. Leave training cacheable.")
+
+
+def test_train_task_retries_with_backoff(ir):
+    """Does train-forest retry (at least twice) with a backoff between attempts?"""
+    policy = _task(ir, "train-forest").get("retryPolicy", {})
+    expect(policy.get("maxRetryCount", 0) >= 2, "train-forest never retries. Call `.set_retry(num_retries=3, backoff_duration='30s', backoff_factor=2.0)`.")
+    expect(policy.get("backoffDuration", "0s") not in ("0s", ""), "train-forest retries immediately; give set_retry a backoff_duration.")
+
+
+def test_fetch_task_reads_s3_credentials_from_a_secret_as_env(ir):
+    """Does fetch-data get AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from a Secret, via kfp-kubernetes?"""
+    _task(ir, "fetch-data")
+    secrets = ir.kubernetes_config("fetch-data").get("secretAsEnv", [])
+    envs = {m["envVar"] for s in secrets for m in s.get("keyToEnv", [])}
+    expect(secrets, "fetch-data gets no Secret. Use `kubernetes.use_secret_as_env(fetch, secret_name='s3-credentials', secret_key_to_env={...})`.")
+    expect(SECRET_ENV <= envs, f"fetch-data's Secret provides {sorted(envs) or 'no env vars'}; it needs {sorted(SECRET_ENV)}.")
+    expect(all(s.get("secretName") == "s3-credentials" for s in secrets), "The credentials should come from the Secret named `s3-credentials`.")
+
+
+def _installs(ir, task):
+    command = " ".join(ir.executor(task).get("command", []))
+    match = re.search(r"pip install --quiet --no-warn-script-location (.*?)\s*&&", command)
+    return re.findall(r"'([^']+)'", match.group(1)) if match else []
+
+
+def test_components_pin_their_packages_and_image(ir):
+    """Does every component pin its base image tag and every package it installs (name==version)?"""
+    for task in ("fetch-data", "train-forest"):
+        _task(ir, task)
+        packages = _installs(ir, task)
+        expect(packages, f"{task} installs no packages, but its code imports pandas and scikit-learn. Use packages_to_install.")
+        loose = [p for p in packages if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.]*", p)]
+        expect(not loose, f"{task} installs {', '.join(loose)} without an exact version. Pin each one as name==version.")
+        image = ir.executor(task).get("image", "")
+        expect(":" in image.split("/")[-1] and not image.endswith(":latest"),
+               f"{task} runs on `{image}`, which floats. Pin a tag such as python:3.11.11-slim.")
+
+
+def test_pipeline_root_is_the_cluster_artifact_store(ir):
+    """Does the pipeline store artifacts under minio://mlpipeline/v2/artifacts?"""
+    root = ir.spec.get("defaultPipelineRoot")
+    expect(root == ARTIFACT_STORE, f"The pipeline root is {root or 'unset'}; set `pipeline_root='{ARTIFACT_STORE}'` in @dsl.pipeline.")
