@@ -8,7 +8,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+import kflab.controlplane
 from kflab.controlplane import build, run
+from kflab.controlplane.api import ApiError, WaitTimeout
+from kflab.controlplane.certs import CertError
+from kflab.controlplane.layout import layout
+from kflab.upstream import FetchError
 
 HELP = {
     "build": "build kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok and Kueue "
@@ -21,7 +26,7 @@ HELP = {
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="scripts/controlplane", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="scripts/controlplane", description=kflab.controlplane.__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in HELP.items():
         sub.add_parser(name, help=text, description=text)
@@ -47,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             print(run.env())
     except (build.BuildError, run.UpError) as exc:
         run.print_error(exc)
+        return 1
+    except (ApiError, WaitTimeout, CertError, FetchError) as exc:
+        # A setup step (certificates, CRDs, nodes, webhooks) failed rather than a process.
+        run.print_error(f"{exc}\nTry: scripts/controlplane status; the logs are in {layout().root / 'logs'}")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -215,6 +215,6 @@ def env() -> str:
     return f"export KUBECONFIG={shlex.quote(str(layout().kubeconfig))}"
 
 
-def print_error(exc: Exception) -> None:
+def print_error(exc: Exception | str) -> None:
     print(f"[controlplane] {exc}", file=sys.stderr, flush=True)
 
