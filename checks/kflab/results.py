@@ -41,6 +41,8 @@ class Collector:
             "message": props.get("kflab_message", ""),
             "seconds": round(getattr(report, "duration", 0.0), 2),
         }
+        if "kflab_measure" in props:  # a check's measured figure (record_property), shown in the verdict
+            checks[name]["measured"] = props["kflab_measure"]
 
     def pytest_terminal_summary(self, terminalreporter):
         for line in self.summary_lines():
@@ -77,6 +79,7 @@ class Collector:
             if s["skipped"]:
                 verdict += f" ({s['skipped']} skipped)"
             lines.append(verdict)
+            lines += [f"        measured: {c['measured']}" for c in s["checks"].values() if c.get("measured")]
         return lines
 
     # -- outputs ----------------------------------------------------------
