@@ -12,9 +12,20 @@ from pathlib import Path
 from kflab import paths, registry
 
 
+def parallel_args(n_files: int) -> list[str]:
+    """pytest-xdist over lab modules (one module per worker keeps its once-per-lab fixtures single)."""
+    if n_files < 2 or os.environ.get("KFLAB_SERIAL"):
+        return []
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return []
+    return ["-n", str(min(n_files, os.cpu_count() or 1)), "--dist", "loadfile"]
+
+
 def pytest_args(labs: list[registry.Lab], target: str | None = None, extra: list[str] | None = None) -> list[str]:
     files = [str(lab.check_file) for lab in labs if lab.check_file.exists()]
-    args = [*files, "-p", "no:cacheprovider"]
+    args = [*files, "-p", "no:cacheprovider", *parallel_args(len(files))]
     if target:
         args += ["--target", target]
     return args + list(extra or [])

@@ -86,6 +86,6 @@ def behaviour(labs: list[registry.Lab], extra: list[str]) -> list[str]:
 
 def dev_check(selector: str | None = None, run_checks: bool = True, extra: list[str] | None = None) -> list[str]:
     problems = lint()
-    if run_checks and not problems:
+    if run_checks:
         problems += behaviour(registry.select(selector), ["-m", "not gpu", *(extra or [])])
     return problems
