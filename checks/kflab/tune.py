@@ -1,0 +1,201 @@
+"""`kflab tune experiment.yaml`: run a Katib Experiment on this machine, with Katib's semantics.
+
+The spec is parsed with kubeflow-katib-api's models and checked with the rules of
+Katib's webhook. Optuna suggests each trial's parameters (kflab.tune_search); each
+trial is the template's training command, substituted and run as a local process
+(kflab.tune_trials); its metrics are read from its output as Katib's StdOut
+collector reads them. Up to parallelTrialCount trials run at once. The Experiment
+stops when the objective reaches its goal, when maxTrialCount trials have
+completed, or when maxFailedTrialCount trials have failed, as Katib's controller does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from kflab import katib, paths, tune_search, tune_trials
+from kflab.tune_search import TuneError
+from kflab.tune_trials import Trial
+
+DEFAULT_PARALLEL = 3  # Katib's default parallelTrialCount
+
+
+@dataclasses.dataclass
+class TuneResult:
+    """What one local Experiment did, in the shape results.json takes."""
+
+    name: str
+    status: str  # Succeeded or Failed
+    reason: str
+    objective: dict
+    trials: list[Trial]
+    out: Path
+    wall_s: float = 0.0
+
+    @property
+    def best(self) -> Trial | None:
+        scored = [t for t in self.trials if t.status == "Succeeded"]
+        if not scored:
+            return None
+        pick = max if self.objective.get("type") == "maximize" else min
+        return pick(scored, key=lambda t: t.objective)
+
+
+def load(path: str | Path) -> dict:
+    """The Experiment in `path`, or a TuneError that lists everything Katib would reject."""
+    import yaml
+
+    path = Path(path)
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    except OSError as exc:
+        raise TuneError(f"cannot read {path}: {exc.strerror}.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise TuneError(f"{path} is not valid YAML{f' (line {mark.line + 1})' if mark else ''}: "
+                        f"{getattr(exc, 'problem', None) or exc}.") from None
+    experiments = [d for d in docs if isinstance(d, dict) and d.get("kind") == "Experiment"]
+    if len(experiments) != 1:
+        raise TuneError(f"{path} should hold exactly one Experiment, but holds {len(experiments)}.")
+    found = katib.problems(experiments[0])
+    algorithm = ((experiments[0].get("spec") or {}).get("algorithm") or {}).get("algorithmName")
+    supported = f"kflab tune runs the algorithms {', '.join(tune_search.SAMPLERS)}"
+    if found:
+        if algorithm not in tune_search.SAMPLERS:
+            found.append(f"{supported}; {algorithm!r} is not one of them")
+        raise TuneError(f"{path} is not an Experiment Katib would accept:\n  - " + "\n  - ".join(found))
+    if algorithm not in tune_search.SAMPLERS:
+        raise TuneError(f"Katib runs algorithmName {algorithm!r} on a cluster, but {supported} only.")
+    kind = ((experiments[0]["spec"].get("metricsCollectorSpec") or {}).get("collector") or {}).get("kind", "StdOut")
+    if kind != "StdOut":
+        raise TuneError(f"kflab tune reads metrics from the trial's output (the StdOut collector), not {kind!r}.")
+    return experiments[0]
+
+
+def _stop_reason(done: list[Trial], objective: dict, limit: int, max_failed: int | None) -> str | None:
+    """Katib's controller, in its order: the goal, then too many failures, then the trial budget."""
+    goal, maximize = objective.get("goal"), objective.get("type") == "maximize"
+    scored = [t.objective for t in done if t.status == "Succeeded"]
+    if goal is not None and scored and (max(scored) >= goal if maximize else min(scored) <= goal):
+        return f"Succeeded: the objective reached its goal ({goal})"
+    failed = sum(t.status in ("Failed", "MetricsUnavailable") for t in done)
+    if max_failed is not None and failed and failed >= max_failed:
+        return f"Failed: {failed} trial(s) failed (maxFailedTrialCount is {max_failed})"
+    if len(done) >= limit:
+        return f"Succeeded: {len(done)} trials completed (maxTrialCount is {limit})"
+    return None
+
+
+def run(path: str | Path, max_trials: int | None = None, parallel: int | None = None, max_failed: int | None = None,
+        seed: int | None = None, trial_timeout: float = 600, out: str | Path | None = None,
+        workdir: str | Path | None = None, echo=print) -> TuneResult:
+    """Run the Experiment in `path` locally; flags override the spec's trial limits."""
+    import optuna
+
+    experiment, started = load(path), time.monotonic()
+    spec, name = experiment["spec"], experiment["metadata"]["name"]
+    objective, params, template = spec["objective"], spec["parameters"], spec["trialTemplate"]
+    limit = max_trials if max_trials is not None else spec.get("maxTrialCount")
+    if not limit:
+        raise TuneError("set spec.maxTrialCount (or pass --max-trials): a local Experiment needs a trial budget.")
+    limit = min(limit, tune_search.grid_size(spec["algorithm"], params) or limit)
+    parallel = parallel or spec.get("parallelTrialCount") or DEFAULT_PARALLEL
+    max_failed = max_failed if max_failed is not None else spec.get("maxFailedTrialCount")
+    formats = (((spec.get("metricsCollectorSpec") or {}).get("source") or {}).get("filter") or {}).get("metricsFormat")
+    out = Path(out) if out else paths.state_dir() / "tune" / name
+    workdir = Path(workdir) if workdir else Path(path).resolve().parent
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    sampler = tune_search.sampler(spec["algorithm"], params, seed)
+    study = optuna.create_study(direction=objective["type"], sampler=sampler)
+    space = tune_search.distributions(params)
+    running, done, reason = [], [], None
+    echo(f"Experiment {name}: {spec['algorithm']['algorithmName']}, up to {limit} trials, {parallel} at a time, in {workdir}")
+    while True:
+        while reason is None and len(running) < parallel and len(done) + len(running) < limit:
+            suggestion = study.ask(space)
+            assignment = {k: tune_search.as_string(v) for k, v in suggestion.params.items()}
+            manifest = katib.substitute(template["trialSpec"], template["trialParameters"], assignment)
+            argv, env = tune_trials.command(manifest, template["primaryContainerName"])
+            trial = Trial(len(done) + len(running), assignment, argv, out / "trials" / f"trial-{len(done) + len(running):03d}.log",
+                          optuna_trial=suggestion)
+            tune_trials.start(trial, env, workdir)
+            running.append(trial)
+            echo(f"  trial {trial.number} started: {' '.join(argv)}")
+        if not running:
+            break
+        time.sleep(0.05)
+        for trial in [t for t in running if tune_trials.poll(t, objective, formats, trial_timeout)]:
+            running.remove(trial)
+            done.append(trial)
+            _tell(study, trial)
+            score = "" if trial.objective is None else f" {objective['objectiveMetricName']}={trial.objective:.4f}"
+            echo(f"  trial {trial.number} {trial.status}{score} in {trial.seconds:.1f} s")
+            if trial.status != "Succeeded":
+                echo(_why(trial, objective))
+            reason = reason or _stop_reason(done, objective, limit, max_failed)
+        if reason and running:  # Katib deletes the trials still running once the Experiment completes
+            for trial in running:
+                tune_trials.stop(trial, "Killed")
+                tune_trials.poll(trial, objective, formats, trial_timeout)
+                done.append(trial)
+            running = []
+    done.sort(key=lambda t: t.number)
+    reason = reason or _stop_reason(done, objective, limit, max_failed) or f"Succeeded: {len(done)} trials completed"
+    return TuneResult(name, reason.split(":")[0], reason, objective, done, out, time.monotonic() - started)
+
+
+def _tell(study, trial: Trial) -> None:
+    import optuna
+
+    try:
+        if trial.status == "Succeeded":
+            study.tell(trial.optuna_trial, trial.objective)
+        else:
+            study.tell(trial.optuna_trial, state=optuna.trial.TrialState.FAIL)
+    except RuntimeError:
+        # GridSampler calls study.stop() once the grid is used up, which Optuna only
+        # allows inside study.optimize(). The trial is recorded (a `finally` in Optuna),
+        # and the budget was already capped at the grid's size.
+        pass
+
+
+def _why(trial: Trial, objective: dict) -> str:
+    if trial.status == "MetricsUnavailable":
+        head = f"    it printed no `{objective['objectiveMetricName']}=<number>` line, so Katib would count it as failed. Its last lines:"
+    else:
+        head = f"    it exited with status {trial.exit_code}. Its last lines ({trial.log}):"
+    return head + "\n" + "\n".join("      " + line for line in trial.tail().splitlines())
+
+
+def cmd_tune(args) -> int:
+    from kflab import tune_report
+
+    try:
+        result = run(args.experiment, args.max_trials, args.parallel, args.max_failed, args.seed,
+                     args.trial_timeout, args.out, args.workdir)
+    except TuneError as exc:
+        print(f"kflab tune: {exc}", file=sys.stderr)
+        return 2
+    print(tune_report.table(result))
+    files = tune_report.write(result)
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0 if result.status == "Succeeded" else 1
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("tune", help="run a Katib Experiment locally: Optuna suggests, each trial runs as a process")
+    p.add_argument("experiment", help="the Experiment YAML (kubeflow.org/v1beta1)")
+    p.add_argument("--max-trials", type=int, help="override spec.maxTrialCount")
+    p.add_argument("--parallel", type=int, help="override spec.parallelTrialCount")
+    p.add_argument("--max-failed", type=int, help="override spec.maxFailedTrialCount")
+    p.add_argument("--seed", type=int, help="seed the sampler (overrides the random_state setting)")
+    p.add_argument("--trial-timeout", type=float, default=600, help="stop a trial after this many seconds (default 600)")
+    p.add_argument("--out", help="folder for results.json, objective.png and trial logs (default .kflab/tune/NAME)")
+    p.add_argument("--workdir", help="where trials run (default: the folder that holds the Experiment)")
+    p.set_defaults(func=cmd_tune)
