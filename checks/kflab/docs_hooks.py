@@ -3,6 +3,8 @@
 - the nav entry `kflab-labs-N` becomes stage N's lab pages, in registry order;
 - `<!-- kflab:labs N -->` on a page becomes stage N's lab table (all stages without N);
 - `<!-- kflab:versions -->` becomes the version table from versions.toml;
+- `<!-- kflab:pin kind.version -->` becomes one pinned value (a dotted path into versions.toml),
+  so that commands on a page carry the pinned versions;
 - every lab page gets a header with its id, points, tiers and check command.
 """
 
@@ -14,6 +16,7 @@ from kflab import registry, versions
 
 LABS_ENTRY = re.compile(r"^kflab-labs-(\d+)$")
 LAB_TABLE = re.compile(r"<!-- kflab:labs(?: (\d+))? -->")
+PIN = re.compile(r"<!-- kflab:pin ([\w.-]+) -->")
 
 
 def _expand(items):
@@ -54,6 +57,16 @@ def versions_table() -> str:
     return "\n".join(rows)
 
 
+def pin(path: str) -> str:
+    """One value of versions.toml by dotted path; an unknown path fails the (strict) build."""
+    value = versions.pins()
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(f"versions.toml has no {path!r} (a page asks for it with kflab:pin)")
+        value = value[part]
+    return str(value)
+
+
 def lab_header(lab: registry.Lab) -> str:
     pins = versions.pins()
     return (
@@ -70,6 +83,7 @@ def on_page_markdown(markdown, page, config, files):
     root = "../" * depth
     markdown = LAB_TABLE.sub(lambda m: lab_table(int(m.group(1)) if m.group(1) else None).replace("{root}", root), markdown)
     markdown = markdown.replace("<!-- kflab:versions -->", versions_table())
+    markdown = PIN.sub(lambda m: pin(m.group(1)), markdown)
     for lab in registry.labs():
         if lab.docs == page.file.src_uri:
             title_end = markdown.find("\n", markdown.find("# ")) + 1
