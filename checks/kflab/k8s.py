@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import uuid
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kflab-checks"}
@@ -78,10 +79,14 @@ class Cluster:
                 reason = str(body or exc)
             raise ApiRefusal(getattr(exc, "status", 0), reason) from None
 
-    def create(self, obj: dict, namespace: str | None = None, dry_run: bool = False):
-        """Create (or server-side dry-run) an object with strict field validation."""
+    def create(self, obj: dict, namespace: str | None = None, dry_run: bool = False, label: bool = True):
+        """Create (or server-side dry-run) an object with strict field validation.
+
+        Everything is labelled as ours, except reviews, whose metadata must stay empty.
+        """
         obj = json.loads(json.dumps(obj))
-        obj.setdefault("metadata", {}).setdefault("labels", {}).update(MANAGED_BY)
+        if label:
+            obj.setdefault("metadata", {}).setdefault("labels", {}).update(MANAGED_BY)
         res = self.resource(obj["apiVersion"], obj["kind"])
         query = [("fieldValidation", "Strict")] + ([("dryRun", "All")] if dry_run else [])
         ns = namespace if res.namespaced else None
@@ -94,6 +99,54 @@ class Cluster:
         except ApiRefusal as exc:
             return exc.reason
         return None
+
+    def into_namespace(self, obj: dict, namespace: str) -> dict:
+        """A copy of `obj` placed in `namespace` (and its ServiceAccount subjects with it)."""
+        obj = json.loads(json.dumps(obj))
+        if self.resource(obj["apiVersion"], obj["kind"]).namespaced:
+            obj.setdefault("metadata", {})["namespace"] = namespace
+        for subject in obj.get("subjects", []) or []:
+            if subject.get("kind") == "ServiceAccount":
+                subject["namespace"] = namespace
+        return obj
+
+    def apply_all(self, docs: list[dict], namespace: str) -> list[dict]:
+        """Create every object of a lab file in the check's namespace; returns what was created."""
+        created = []
+        for doc in docs:
+            obj = self.into_namespace(doc, namespace)
+            self.create(obj, namespace)
+            created.append(obj)
+        return created
+
+    def eventually(self, probe, timeout_s: float = 10.0, interval_s: float = 0.2):
+        """Call `probe()` until it returns something truthy or time runs out; returns the last value.
+
+        Only for state with no watch to wait on, such as the authorizer's caches
+        catching up with a new RoleBinding.
+        """
+        import threading
+
+        deadline, tick, value = time.monotonic() + timeout_s, threading.Event(), None
+        while time.monotonic() < deadline:
+            value = probe()
+            if value:
+                return value
+            tick.wait(interval_s)
+        return value
+
+    def can(self, namespace: str, verb: str, resource: str, group: str = "", user: str = "",
+            groups: tuple[str, ...] = (), subresource: str = "", name: str = "") -> bool:
+        """The API server's own RBAC decision, through a SubjectAccessReview."""
+        attrs = {"namespace": namespace, "verb": verb, "resource": resource, "group": group}
+        if subresource:
+            attrs["subresource"] = subresource
+        if name:
+            attrs["name"] = name
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                  "spec": {"user": user, "groups": list(groups), "resourceAttributes": attrs}}
+        answer = self.create(review, label=False)
+        return bool(answer.status.allowed)
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None):
         res = self.resource(api_version, kind)
@@ -113,16 +166,15 @@ class Cluster:
                      "metadata": {"name": name, "labels": {**MANAGED_BY, **(labels or {})}}})
         return name
 
-    def wait(self, api_version: str, kind: str, name: str, namespace: str | None = None,
+    def wait(self, api_version: str, kind: str, name: str | None, namespace: str | None = None,
              for_conditions: tuple[str, ...] = (), raise_for_conditions: tuple[str, ...] = (),
-             predicate=None, timeout_s: int = 60):
-        """Watch one object until a condition in `for_conditions` is True (or `predicate(obj)`).
+             predicate=None, timeout_s: int = 60, what: str = ""):
+        """Watch until an object reaches a condition in `for_conditions` (or `predicate(obj)` holds).
 
-        A True condition in `raise_for_conditions` ends the wait early with ApiRefusal.
+        With `name=None`, any object of the kind in the namespace will do. A True
+        condition in `raise_for_conditions` ends the wait early with ApiRefusal.
         Returns the object; raises TimeoutError naming what it waited for.
         """
-        from kubernetes import watch
-
         res = self.resource(api_version, kind)
         ns = namespace if res.namespaced else None
 
@@ -130,19 +182,23 @@ class Cluster:
             conds = {c["type"]: c for c in (obj.get("status") or {}).get("conditions") or []}
             for bad in raise_for_conditions:
                 if conds.get(bad, {}).get("status") == "True":
-                    raise ApiRefusal(0, f"{kind} {name} reached {bad}: {conds[bad].get('message', '')}")
+                    raise ApiRefusal(0, f"{kind} {obj['metadata']['name']} reached {bad}: {conds[bad].get('message', '')}")
             if predicate is not None and predicate(obj):
                 return True
             return any(conds.get(c, {}).get("status") == "True" for c in for_conditions)
 
-        current = self._call(res.get, name=name, namespace=ns).to_dict()
-        if done(current):
-            return current
-        stream = watch.Watch().stream(res.get, namespace=ns, field_selector=f"metadata.name={name}",
-                                      resource_version=current["metadata"]["resourceVersion"], timeout_seconds=timeout_s)
-        for event in stream:
-            obj = event["object"] if isinstance(event["object"], dict) else event["object"].to_dict()
+        if name:
+            listing = {"items": [self._call(res.get, name=name, namespace=ns).to_dict()]}
+            listing["metadata"] = {"resourceVersion": listing["items"][0]["metadata"]["resourceVersion"]}
+        else:
+            listing = self._call(res.get, namespace=ns).to_dict()
+        for obj in listing.get("items", []):
             if done(obj):
                 return obj
-        wanted = " or ".join(for_conditions) or "its condition"
-        raise TimeoutError(f"{kind} {name} did not reach {wanted} within {timeout_s}s")
+        events = self.dynamic.watch(res, namespace=ns, name=name,
+                                    resource_version=listing["metadata"]["resourceVersion"], timeout=timeout_s)
+        for event in events:
+            if event["type"] != "DELETED" and done(event["raw_object"]):
+                return event["raw_object"]
+        wanted = what or " or ".join(for_conditions) or "its condition"
+        raise TimeoutError(f"{kind} {name or '(any)'} did not reach {wanted} within {timeout_s}s")

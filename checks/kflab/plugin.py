@@ -119,6 +119,19 @@ def namespace(cluster, lab, request):
     cluster.delete("v1", "Namespace", name)
 
 
+def _sentence_for(exc: BaseException) -> str | None:
+    """The learner-facing sentence for an exception, or None when it is a harness bug."""
+    from kflab.k8s import ApiRefusal
+
+    if isinstance(exc, (CheckFailure, pytest.fail.Exception)):
+        return str(exc)
+    if isinstance(exc, ApiRefusal):
+        return f"The API server refused a request: {exc.reason}. Fix the manifest it names and run the check again."
+    if isinstance(exc, TimeoutError):
+        return f"Waited in vain: {exc}. Check the objects' status with kubectl describe, then run the check again."
+    return None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -128,14 +141,14 @@ def pytest_runtest_makereport(item, call):
         return
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
-        if isinstance(exc, CheckFailure):
-            message = str(exc)
+        message = _sentence_for(exc)
+        if message is not None:
             report.longrepr = render(message, lab_id)
         else:
             message = f"The check could not finish: {type(exc).__name__}: {exc}"
             report.longrepr = f"{report.longreprtext}\n{render('', lab_id)}"
         report.user_properties.append(("kflab_message", message))
-        if report.when == "setup":
+        if report.when == "setup" and _sentence_for(exc) is not None:
             report.user_properties.append(("kflab_setup_failure", True))
     if report.skipped and isinstance(report.longrepr, tuple):
         report.user_properties.append(("kflab_message", report.longrepr[2]))

@@ -1,0 +1,132 @@
+"""Lab 3.4: multi-tenancy: RBAC roles, a ResourceQuota and a LimitRange for one team."""
+
+import pytest
+
+from kflab import manifests
+from kflab.failures import expect, fail
+from kflab.k8s import ApiRefusal
+
+PAUSE = "registry.k8s.io/pause:3.10"
+NEEDED = {("Role", "ml-engineer"), ("Role", "viewer"), ("Role", "pipeline-runner"), ("ServiceAccount", "pipeline-runner"),
+          ("RoleBinding", "ml-engineers"), ("RoleBinding", "viewers"), ("RoleBinding", "pipeline-runner"),
+          ("ResourceQuota", "team-a-quota"), ("LimitRange", "team-a-defaults")}
+QUOTA_KEYS = ("requests.nvidia.com/gpu", "pods", "count/pytorchjobs.kubeflow.org")
+
+# The policy on the lab page, as (who, verb, resource, group, subresource, name, allowed).
+ALICE, VIEWER = ("alice", ()), ("bob", ("team-a-viewers",))
+POLICY = [
+    (ALICE, "create", "pytorchjobs", "kubeflow.org", "", "", True),
+    (ALICE, "delete", "trainjobs", "trainer.kubeflow.org", "", "", True),
+    (ALICE, "create", "experiments", "kubeflow.org", "", "", True),
+    (ALICE, "get", "pods", "", "log", "", True),
+    (ALICE, "get", "secrets", "", "", "", False),
+    (ALICE, "update", "resourcequotas", "", "", "", False),
+    (ALICE, "create", "rolebindings", "rbac.authorization.k8s.io", "", "", False),
+    (VIEWER, "list", "pytorchjobs", "kubeflow.org", "", "", True),
+    (VIEWER, "get", "pods", "", "log", "", True),
+    (VIEWER, "create", "pytorchjobs", "kubeflow.org", "", "", False),
+    (VIEWER, "list", "secrets", "", "", "", False),
+    ("runner", "create", "pods", "", "", "", True),
+    ("runner", "get", "secrets", "", "", "s3-credentials", True),
+    ("runner", "list", "secrets", "", "", "", False),
+]
+
+
+@pytest.fixture(scope="module")
+def docs(lab):
+    return lab.yaml_docs("tenancy.yaml")
+
+
+def _pod(name, cpu=None, gpus=0):
+    resources = {}
+    if cpu:
+        resources = {"requests": {"cpu": cpu, "memory": "1Gi"}, "limits": {"cpu": cpu, "memory": "1Gi"}}
+    if gpus:
+        resources.setdefault("limits", {})["nvidia.com/gpu"] = gpus
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "main", "image": PAUSE, "resources": resources}]}}
+
+
+@pytest.fixture
+def tenant(cluster, namespace, docs):
+    """The learner's objects applied in a fresh namespace, with the quota's status computed."""
+    try:
+        cluster.apply_all(docs, namespace)
+    except ApiRefusal as exc:
+        fail(f"The API server refused tenancy.yaml: {exc.reason}. Fix that object and run the check again.")
+    quotas = [d["metadata"]["name"] for d in docs if d.get("kind") == "ResourceQuota"]
+    for name in quotas:  # quota admission needs the controller to have computed status.used
+        cluster.wait("v1", "ResourceQuota", name, namespace, predicate=lambda o: (o.get("status") or {}).get("used") is not None)
+    return namespace
+
+
+def test_file_holds_valid_rbac_quota_and_limit_range_objects(docs):
+    """Does tenancy.yaml hold the three Roles, their bindings, the ServiceAccount, the quota and the LimitRange, all valid?"""
+    have = {(d.get("kind"), d.get("metadata", {}).get("name")) for d in docs}
+    missing = sorted(f"{k} {n}" for k, n in NEEDED - have)
+    expect(not missing, f"tenancy.yaml lacks {', '.join(missing)}. Add them as the lab page describes.")
+    for doc in docs:
+        problems = manifests.problems(doc)
+        expect(not problems, f"{doc['kind']} {doc['metadata'].get('name')}: {problems[0] if problems else ''}.")
+
+
+def test_roles_grant_no_wildcards(docs):
+    """Does every Role list its API groups, resources and verbs instead of using "*"?"""
+    for role in (d for d in docs if d.get("kind") == "Role"):
+        for rule in role.get("rules", []):
+            for field in ("apiGroups", "resources", "verbs"):
+                expect("*" not in rule.get(field, []),
+                       f"Role {role['metadata']['name']} grants `*` in {field}, which includes Secrets and quotas. "
+                       "Name exactly the groups, resources and verbs the policy allows.")
+
+
+def test_quota_caps_gpus_pods_and_training_jobs(docs):
+    """Does the ResourceQuota cap GPU requests, pods and PyTorchJobs?"""
+    hard = next((d.get("spec", {}).get("hard", {}) for d in docs if d.get("kind") == "ResourceQuota"), {})
+    missing = [k for k in QUOTA_KEYS if k not in hard]
+    expect(not missing, f"The quota does not cap {', '.join(missing)}. Add them under spec.hard.")
+
+
+@pytest.mark.cluster
+def test_api_server_enforces_the_access_policy(cluster, tenant):
+    """Do SubjectAccessReviews against the real API server match the policy, row by row?"""
+    runner = (f"system:serviceaccount:{tenant}:pipeline-runner", ("system:serviceaccounts", f"system:serviceaccounts:{tenant}"))
+    # The authorizer learns of new bindings through its caches; wait for one granted row first.
+    cluster.eventually(lambda: cluster.can(tenant, "list", "pods", user="alice"), timeout_s=10)
+    for who, verb, resource, group, sub, name, allowed in POLICY:
+        user, groups = runner if who == "runner" else who
+        got = cluster.can(tenant, verb, resource, group, user=user, groups=groups, subresource=sub, name=name)
+        target = f"{resource}/{sub}" if sub else (f"{resource} {name}" if name else resource)
+        expect(got == allowed, f"{user} {'may' if got else 'may not'} {verb} {target} in the team's namespace, "
+                               f"but the policy says {'yes' if allowed else 'no'}. Adjust the Role bound to them.")
+    expect(not cluster.can("default", "create", "pytorchjobs", "kubeflow.org", user="alice"),
+           "alice may create PyTorchJobs outside the team's namespace; use Roles and RoleBindings, not cluster-wide grants.")
+
+
+@pytest.mark.cluster
+def test_quota_rejects_a_pod_over_the_gpu_budget(cluster, tenant):
+    """Does admission refuse a pod asking for 5 GPUs, and accept one asking for 1?"""
+    try:
+        cluster.create(_pod("five-gpus", cpu="1", gpus=5), tenant)
+        accepted = True
+    except ApiRefusal as exc:
+        accepted = False
+        expect("exceeded quota" in exc.reason, f"The 5-GPU pod was refused, but not by the quota: {exc.reason}")
+    expect(not accepted, "A pod asking for 5 GPUs was admitted. Cap requests.nvidia.com/gpu at 4 in the quota.")
+    try:
+        cluster.create(_pod("one-gpu", cpu="1", gpus=1), tenant)
+    except ApiRefusal as exc:
+        fail(f"A pod asking for 1 GPU was refused: {exc.reason}. The quota should leave room for it.")
+
+
+@pytest.mark.cluster
+def test_pod_without_requests_gets_the_limit_range_defaults(cluster, tenant):
+    """Is a pod that states no requests admitted, with the LimitRange's defaults filled in?"""
+    try:
+        pod = cluster.create(_pod("no-requests"), tenant).to_dict()
+    except ApiRefusal as exc:
+        fail(f"A pod without requests was refused ({exc.reason}). A LimitRange with defaultRequest "
+             "fills them in, so the quota can count them.")
+    requests = pod["spec"]["containers"][0].get("resources", {}).get("requests", {})
+    expect(requests.get("cpu") == "500m" and requests.get("memory") == "1Gi",
+           f"The admitted pod's requests are {requests or 'empty'}; the LimitRange should default them to cpu 500m, memory 1Gi.")

@@ -1,0 +1,170 @@
+"""Lab 3.5: Kueue GPU queues: flavors, a ClusterQueue, a LocalQueue and a queued Job."""
+
+import json
+
+import pytest
+
+from kflab import manifests
+from kflab.failures import expect
+from kflab.k8s import ApiRefusal
+
+KUEUE = "kueue.x-k8s.io/v1beta2"
+QUEUE_LABEL, PRIORITY_LABEL = "kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class"
+GPU, GPU_LABEL = "nvidia.com/gpu", "nvidia.com/gpu.present"
+CLUSTER_SCOPED = ("ResourceFlavor", "ClusterQueue", "Cohort", "WorkloadPriorityClass")
+WAIT_S = 20
+
+
+@pytest.fixture(scope="module")
+def queues(lab):
+    return lab.yaml_docs("queues.yaml")
+
+
+@pytest.fixture(scope="module")
+def job(lab):
+    return lab.yaml_doc("jobs.yaml", "Job")
+
+
+def _of(docs, kind):
+    return [d for d in docs if d.get("kind") == kind]
+
+
+def _gpu_flavor(queues):
+    """(ClusterQueue, flavor name, quota) of the flavor that covers GPUs, or Nones."""
+    for cq in _of(queues, "ClusterQueue"):
+        for group in cq.get("spec", {}).get("resourceGroups", []):
+            if GPU in group.get("coveredResources", []):
+                for flavor in group.get("flavors", []):
+                    quota = {r["name"]: r.get("nominalQuota") for r in flavor.get("resources", [])}.get(GPU)
+                    return cq, flavor["name"], quota
+    return None, None, None
+
+
+def test_files_hold_valid_kueue_objects_and_a_job(queues, job):
+    """Do queues.yaml and jobs.yaml hold valid flavors, a ClusterQueue, a LocalQueue, priority classes and a Job?"""
+    for kind in ("ResourceFlavor", "ClusterQueue", "LocalQueue", "WorkloadPriorityClass"):
+        expect(_of(queues, kind), f"queues.yaml holds no {kind}. Add one as the lab page shows.")
+    for doc in [*queues, job]:
+        problems = manifests.problems(doc)
+        expect(not problems, f"{doc['kind']} {doc['metadata'].get('name')}: {problems[0] if problems else ''}.")
+
+
+def test_cluster_queue_gives_gpus_their_own_flavor(queues):
+    """Does a resource group cover nvidia.com/gpu with a flavor bound to GPU nodes, tolerating their taint?"""
+    cq, flavor, quota = _gpu_flavor(queues)
+    expect(cq is not None, "No ClusterQueue resource group covers nvidia.com/gpu. Add one with a GPU flavor and a nominalQuota.")
+    expect(str(quota) == "4", f"The GPU flavor's nominalQuota is {quota}; the team's share is 4 GPUs.")
+    spec = next((f.get("spec", {}) for f in _of(queues, "ResourceFlavor") if f["metadata"]["name"] == flavor), None)
+    expect(spec is not None, f"The ClusterQueue names flavor {flavor!r}, but no ResourceFlavor of that name exists.")
+    expect(spec.get("nodeLabels", {}).get(GPU_LABEL) == "true",
+           f"ResourceFlavor {flavor} does not select GPU nodes. Give it nodeLabels {{{GPU_LABEL}: \"true\"}}.")
+    expect(any(t.get("key") == GPU for t in spec.get("tolerations", [])),
+           f"ResourceFlavor {flavor} does not tolerate the {GPU} taint that GPU nodes carry. Add a toleration.")
+
+
+def test_local_queue_feeds_the_cluster_queue(queues):
+    """Does the LocalQueue point at a ClusterQueue defined in queues.yaml?"""
+    names = {cq["metadata"]["name"] for cq in _of(queues, "ClusterQueue")}
+    lqs = _of(queues, "LocalQueue")
+    expect(lqs, "queues.yaml has no LocalQueue. Users submit to a LocalQueue in their namespace; add one.")
+    target = lqs[0].get("spec", {}).get("clusterQueue")
+    expect(target in names, f"LocalQueue {lqs[0]['metadata']['name']} points at {target!r}, not at a ClusterQueue in the file ({sorted(names)}).")
+
+
+def test_job_is_queued_suspended_with_a_priority_and_gpu_limits(queues, job):
+    """Is the Job labelled for the LocalQueue and a priority class, created suspended, and asking for GPUs?"""
+    labels = job.get("metadata", {}).get("labels", {})
+    lqs = {lq["metadata"]["name"] for lq in _of(queues, "LocalQueue")}
+    expect(labels.get(QUEUE_LABEL) in lqs, f"The Job's {QUEUE_LABEL} label is {labels.get(QUEUE_LABEL)!r}; set it to your LocalQueue's name.")
+    classes = {p["metadata"]["name"] for p in _of(queues, "WorkloadPriorityClass")}
+    expect(labels.get(PRIORITY_LABEL) in classes, f"The Job's {PRIORITY_LABEL} label should name one of {sorted(classes) or 'your WorkloadPriorityClasses'}.")
+    expect(job.get("spec", {}).get("suspend") is True, "Create the Job with spec.suspend: true; Kueue unsuspends it on admission.")
+    limits = job["spec"]["template"]["spec"]["containers"][0].get("resources", {}).get("limits", {})
+    expect(GPU in limits, "The Job's container sets no nvidia.com/gpu limit, so it never asks the GPU flavor for anything.")
+
+
+def _renamed(docs, suffix):
+    """The learner's objects with cluster-scoped names made unique to this check run."""
+    text = json.dumps(docs)
+    for doc in docs:
+        if doc.get("kind") in CLUSTER_SCOPED:
+            old = doc["metadata"]["name"]
+            text = text.replace(json.dumps(old), json.dumps(f"{old}-{suffix}"))
+    return json.loads(text)
+
+
+@pytest.fixture(scope="module")
+def admission(cluster, lab, queues, job):
+    """Queues applied, the Job submitted twice: what Kueue decided for each copy."""
+    ns = cluster.new_namespace(f"kflab-{lab.id.replace('.', '-')}")
+    suffix = ns.rsplit("-", 1)[-1]
+    objs = _renamed([*queues, job], suffix)
+    created, outcome = [], {"suffix": suffix}
+    try:
+        for obj in objs[:-1]:
+            created.append(cluster.into_namespace(obj, ns))
+            cluster.create(created[-1], ns)
+        first = objs[-1]
+        second = json.loads(json.dumps(first))
+        second["metadata"]["name"] = first["metadata"]["name"] + "-2"
+        for key, copy in (("first", first), ("second", second)):
+            cluster.create(copy, ns)
+            owned = lambda w, n=copy["metadata"]["name"]: any(r.get("name") == n for r in w["metadata"].get("ownerReferences", []))  # noqa: E731
+            wanted = "Admitted" if key == "first" else "QuotaReserved=False"
+            if isinstance(outcome.get("first"), Exception):  # nothing was admitted; don't wait twice in vain
+                outcome[key] = outcome["first"]
+                continue
+            try:
+                outcome[key] = cluster.wait(KUEUE, "Workload", None, ns, timeout_s=WAIT_S, what=wanted, predicate=lambda w, o=owned, k=key: o(w) and (
+                    _condition(w, "Admitted") == "True" if k == "first" else _condition(w, "QuotaReserved") == "False"))
+            except TimeoutError as exc:
+                outcome[key] = exc
+        outcome["job"] = cluster.get("batch/v1", "Job", first["metadata"]["name"], ns).to_dict()
+    except ApiRefusal as exc:
+        outcome["refused"] = exc.reason
+    yield outcome
+    cluster.delete("v1", "Namespace", ns)
+    for obj in reversed(created):
+        if obj["kind"] in CLUSTER_SCOPED:
+            cluster.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
+
+
+def _condition(obj, kind):
+    return next((c.get("status") for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)
+
+
+def _decided(admission, key):
+    expect("refused" not in admission, f"The API server (with Kueue's webhooks) refused your objects: {admission.get('refused')}.")
+    return admission[key]
+
+
+@pytest.mark.cluster
+def test_job_within_quota_is_admitted(admission):
+    """Does Kueue admit the first Job (3 GPUs of 4) and unsuspend it?"""
+    got = _decided(admission, "first")
+    expect(not isinstance(got, Exception), f"Kueue did not admit the Job within {WAIT_S}s. Check its labels, the LocalQueue and "
+                                           "`kubectl get workloads -o wide` for the reason.")
+    expect(admission["job"]["spec"].get("suspend") is False, "The Job's workload was admitted but the Job is still suspended.")
+
+
+@pytest.mark.cluster
+def test_job_over_quota_waits_in_the_queue(admission):
+    """Does a second identical Job stay pending, because 3 + 3 GPUs exceed the quota of 4?"""
+    got = _decided(admission, "second")
+    expect(not isinstance(got, Exception), "The second Job's workload never showed as pending on quota. "
+                                           "It should queue (QuotaReserved=False) while the first holds 3 of the 4 GPUs.")
+
+
+@pytest.mark.cluster
+def test_admitted_job_runs_on_the_gpu_flavor(admission, queues):
+    """Was the first Job's GPU request assigned the GPU flavor, and its pods steered to GPU nodes?"""
+    got = _decided(admission, "first")
+    expect(not isinstance(got, Exception), "The Job was never admitted, so it has no flavor yet. Fix the admission first.")
+    flavors = {}
+    for podset in got.get("status", {}).get("admission", {}).get("podSetAssignments", []):
+        flavors.update(podset.get("flavors", {}))
+    wanted = f"{_gpu_flavor(queues)[1]}-{admission['suffix']}"
+    expect(flavors.get(GPU) == wanted, f"The Job's GPUs were assigned flavor {flavors.get(GPU)!r}, not your GPU flavor.")
+    selector = admission["job"]["spec"]["template"]["spec"].get("nodeSelector", {})
+    expect(selector.get(GPU_LABEL) == "true",
+           f"After admission the Job's pods select nodes {selector or 'anywhere'}; the GPU flavor's nodeLabels should steer them to GPU nodes.")
