@@ -72,7 +72,7 @@ def gpu_problems(config) -> list[str]:
 
 
 def test_kind_accepts_every_field_of_the_config(kind_problems):
-    """Would Kind's strict decoder accept every field, as Kind v0.31's Go types declare them?"""
+    """Would Kind's strict decoder accept every field, as the Go types of the pinned Kind declare them?"""
     expect(not kind_problems, "Kind would refuse this config: " + "; ".join(kind_problems[:3]) + ". "
                               "Fix the field names and types (they are case-sensitive).")
 
@@ -123,7 +123,7 @@ def test_every_node_the_config_declares_is_ready(declared, cluster):
 
 @pytest.mark.cluster
 def test_server_runs_the_pinned_kubernetes_minor(declared, cluster):
-    """Does the API server run the Kubernetes minor of the pinned node image (1.35)?"""
+    """Does the API server run the Kubernetes minor of the pinned node image?"""
     version = k8s.api_version() or ""
     got = ".".join(version.lstrip("v").split(".")[:2])
     expect(got == cluster_plan.node_minor(),
