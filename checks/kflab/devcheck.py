@@ -7,9 +7,10 @@ the starter (every check must be able to fail).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from kflab import checkrun, paths, registry
+from kflab import checkrun, paths, registry, tiers
 
 IGNORED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 
@@ -78,6 +79,10 @@ def behaviour(labs: list[registry.Lab], extra: list[str]) -> list[str]:
         for check, res in sorted(sta.items()):
             if res["outcome"] == "passed":
                 problems.append(f"lab {lab.id}: the starter already passes {check}; the check cannot fail or the starter does too much")
+        if os.environ.get("KFLAB_REQUIRE_CLUSTER") == "1":
+            unreached = [c for c, r in sol.items() if r["outcome"] == "skipped" and r["message"].startswith(tiers.NO_CLUSTER[:20])]
+            if unreached:
+                problems.append(f"lab {lab.id}: the cluster tier is required here but was skipped: {', '.join(unreached)}")
         ran = [c for c, r in sol.items() if r["outcome"] == "passed"]
         if ran and not any(r["outcome"] == "failed" for r in sta.values()):
             problems.append(f"lab {lab.id}: the starter fails none of its checks")
