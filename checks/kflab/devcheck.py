@@ -80,7 +80,7 @@ def behaviour(labs: list[registry.Lab], extra: list[str]) -> list[str]:
             if res["outcome"] == "passed":
                 problems.append(f"lab {lab.id}: the starter already passes {check}; the check cannot fail or the starter does too much")
         if os.environ.get("KFLAB_REQUIRE_CLUSTER") == "1":
-            unreached = [c for c, r in sol.items() if r["outcome"] == "skipped" and r["message"].startswith(tiers.NO_CLUSTER[:20])]
+            unreached = [c for c, r in sol.items() if r["outcome"] == "skipped" and tiers.NO_CLUSTER[:30] in r["message"]]
             if unreached:
                 problems.append(f"lab {lab.id}: the cluster tier is required here but was skipped: {', '.join(unreached)}")
         ran = [c for c, r in sol.items() if r["outcome"] == "passed"]

@@ -8,7 +8,9 @@ that says what is wrong and what to do.
 from __future__ import annotations
 
 import importlib.util
+import io
 import sys
+import tokenize
 import types
 from pathlib import Path
 
@@ -61,6 +63,10 @@ class LabTarget:
         sys.path.insert(0, str(self.dir))  # so sibling files import each other
         try:
             source = path.read_bytes()
+            try:  # Python accepts bad bytes in comments, but kfp cannot read such a file's source
+                source.decode(tokenize.detect_encoding(io.BytesIO(source).readline)[0])
+            except (SyntaxError, UnicodeDecodeError, LookupError):
+                raise CheckFailure(f"{self.shown(path)} is not UTF-8 text. Save it as UTF-8 and run the check again.") from None
             try:
                 compile(source, str(path), "exec")
             except SyntaxError as exc:
