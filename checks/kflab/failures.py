@@ -24,6 +24,8 @@ class LearnerError(CheckFailure):
         self.doing, self.exc = doing, exc
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if _mine(f.filename, roots)]
         tb = "".join(traceback.format_list(frames)) if frames else ""
+        for root in roots:  # show paths as the learner knows them, relative to their lab folder
+            tb = tb.replace(f'"{root}/', '"')
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         text = f"Your code raised {type(exc).__name__} while {doing}. Read the error below, fix your code, and run the check again."
         if tb:

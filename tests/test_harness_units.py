@@ -1,0 +1,55 @@
+"""Small, fast tests of the harness's pure parts."""
+
+from kflab import failures, kfp_local, manifests, state
+
+RUNNER_LOG = """\
+18:15:17.711 - INFO - Executing task \x1b[96m'load'\x1b[0m
+18:15:19.480 - INFO - Task \x1b[96m'load'\x1b[0m finished with status \x1b[92mSUCCESS\x1b[0m
+INFO - Task train cache hit (key=0123456789ab); skipping execution.
+18:15:20.000 - INFO - Skipping conditional task condition-4
+18:15:21.000 - INFO - Executing task \x1b[96m'score'\x1b[0m
+    Traceback (most recent call last):
+      File "/venv/lib/python3.11/site-packages/kfp/dsl/executor.py", line 10, in execute
+        result = self.func(**func_kwargs)
+      File "/tmp/tmp.x/ephemeral_component.py", line 12, in score
+        raise ValueError("boom")
+    ValueError: boom
+18:15:22.000 - ERROR - Task \x1b[96m'score'\x1b[0m finished with status \x1b[91mFAILURE\x1b[0m
+"""
+
+
+def test_runner_log_gives_executions_cache_hits_skips_and_failures():
+    parsed = kfp_local.parse_log(RUNNER_LOG)
+    assert parsed["executed"] == {"load": 1, "score": 1}, "executions come from 'Executing task' lines"
+    assert parsed["cache_hits"] == {"train": 1}, "cache hits come from the runner's own 'cache hit' lines"
+    assert parsed["skipped"] == ["condition-4"], "skipped branches are recorded"
+    assert parsed["failed"] == ["score"], "a task finishing with FAILURE is recorded"
+
+
+def test_traceback_keeps_only_the_components_frames():
+    text = kfp_local.learner_traceback(RUNNER_LOG)
+    assert "<your component>" in text and 'raise ValueError("boom")' in text, "the component's frame is shown"
+    assert "site-packages" not in text, "KFP's own frames are trimmed"
+    assert text.rstrip().endswith("ValueError: boom"), "the exception line closes the traceback"
+
+
+def test_strict_validation_names_the_misspelled_field_and_suggests_the_right_one():
+    problems = manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "lables": {}}})
+    assert problems and "lables" in problems[0] and "labels" in problems[0], f"got {problems}"
+    assert manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}) == [], "a valid object passes"
+
+
+def test_unknown_kinds_and_missing_names_are_sentences():
+    assert "neither" in manifests.problems({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})[0]
+    assert "metadata.name" in manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": {}})[0]
+
+
+def test_failures_end_with_the_hint_command():
+    assert failures.render("Something is missing.", "2.3").endswith("`kflab hint 2.3`."), "every failure ends with the hint"
+
+
+def test_hints_are_revealed_one_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("KFLAB_STATE", str(tmp_path))
+    assert [state.reveal_hint("2.1", 3, False) for _ in range(4)] == [1, 2, 3, 3], "one more per call, never past the last"
+    assert state.reveal_hint("2.2", 3, True) == 3, "--all reveals every hint"
+    assert "Don't edit" in (tmp_path / "state.json").read_text(), "the state file says not to edit it"
