@@ -27,7 +27,7 @@ def run(lab, folder, output_url: str, extra_env: dict | None = None):
     """Execute the learner's notebook in a copy of their lab folder, writing to `output_url`."""
     lab.file(NOTEBOOK)  # a sentence, not a traceback, when either file is missing
     lab.file(RAW)
-    shutil.copytree(lab.dir, folder, ignore=shutil.ignore_patterns("output", ".ipynb_checkpoints"))
+    shutil.copytree(lab.dir, folder, ignore=shutil.ignore_patterns("local_outputs", ".ipynb_checkpoints"))
     return notebooks.execute(folder / NOTEBOOK, folder, {"KFLAB_OUTPUT_URL": output_url, **(extra_env or {})},
                              shown=lab.shown(lab.dir / NOTEBOOK))
 
