@@ -1,0 +1,191 @@
+"""One pytest run over a box, watched from outside: per-lab wall time, memory, process count.
+
+The run is `python -m pytest <the instructor's check files> --target <box>/labs
+--kflab-report ...` inside the sandbox wrapper, with the current directory in
+the box and the rootdir and ini file pinned to the instructor's repository.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import subprocess
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+from kflab import checkrun, paths, results
+from kflab.grading import confine, isolate, stream
+from kflab.registry import Lab
+
+POLL_S = 0.2
+TAIL_BYTES = 64 * 1024
+LIVE: set[int] = set()  # wrappers running now, so an interrupted grader can end them all
+
+
+@dataclasses.dataclass
+class Outcome:
+    code: int
+    stopped: str | None  # "timeout", "memory" or "processes" when the grader ended the run
+    running: str | None  # the lab that had started last
+    collected: dict[str, list[str]] | None  # lab id -> checkpoint names; None if collection never ended
+    started: set[str]
+    results: dict[str, dict[str, dict]]  # lab id -> checkpoint -> {"outcome", "message", ...}
+    reported: bool  # the kflab plugin wrote its report: pytest got to the end
+    isolation: dict
+    modules: list[str] | None  # the harness files the run imported; None if it never got to the end
+    peak_mb: float
+    output: str
+
+
+class _Tail(threading.Thread):
+    """Drains the run's output (megabytes of it, if the learner prints that much) and keeps the end."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe, self.chunks, self.size, self.total = pipe, collections.deque(), 0, 0
+
+    def run(self):
+        for chunk in iter(lambda: self.pipe.read1(65536), b""):
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+            self.total += len(chunk)
+            while self.size - len(self.chunks[0]) > TAIL_BYTES:
+                self.size -= len(self.chunks.popleft())
+
+    def text(self) -> str:
+        body = b"".join(self.chunks)[-TAIL_BYTES:].decode("utf-8", "replace")
+        skipped = self.total - min(self.total, TAIL_BYTES)
+        return (f"[... {skipped} earlier bytes of output not kept]\n" if skipped else "") + body
+
+
+class _Events:
+    """Reads the stream file as it grows; tolerates a torn last line."""
+
+    def __init__(self, path: Path, labs: list[Lab]):
+        self.path, self.offset, self.partial = path, 0, b""
+        self.lab_of = {str(lab.check_file.relative_to(paths.REPO)): lab.id for lab in labs}
+        self.collected: dict[str, list[str]] | None = None
+        self.started: list[str] = []
+        self.collector = results.Collector("grading", report=None, progress=False)
+        self.modules: list[str] | None = None
+
+    def lab(self, nodeid: str) -> str | None:
+        return self.lab_of.get(nodeid.split("::", 1)[0])
+
+    def poll(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except OSError:
+            return
+        self.offset += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        for line in lines:
+            try:
+                self.feed(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a line the learner's code garbled is not ours to trust
+
+    def feed(self, ev: dict) -> None:
+        if ev["e"] == "collected":
+            self.collected = {}
+            for nodeid in ev["ids"]:
+                if self.lab(nodeid):
+                    self.collected.setdefault(self.lab(nodeid), []).append(results.check_name(nodeid))
+        elif ev["e"] == "modules":
+            self.modules = [str(f) for f in ev["files"]]
+        elif ev["e"] == "start" and self.lab(ev["id"]):
+            self.started.append(self.lab(ev["id"]))
+        elif ev["e"] == "report":
+            outcome = ev["outcome"]
+            self.collector.pytest_runtest_logreport(types.SimpleNamespace(
+                nodeid=ev["id"], when=ev["when"], user_properties=[tuple(p) for p in ev["props"]],
+                passed=outcome == "passed", failed=outcome == "failed", skipped=outcome == "skipped",
+                duration=ev.get("duration", 0.0)))
+
+
+def command(box: isolate.Box, labs: list[Lab], offline: bool, report: Path) -> list[str]:
+    extra = ["--kflab-report", str(report), "--no-progress", "-p", "kflab.grading.stream",
+             "--rootdir", str(paths.REPO), "-c", str(paths.REPO / "pyproject.toml"), "-q", "--tb=short"]
+    if offline:
+        extra += ["-m", "offline"]
+    return [sys.executable, "-m", "pytest", *checkrun.pytest_args(labs, str(box.labs), extra)]
+
+
+def run(box: isolate.Box, labs: list[Lab], limits: confine.Limits, *, offline: bool, network: bool,
+        hide: list[Path], tag: str) -> Outcome:
+    """Run the checks of `labs` once; stop the run when a lab outlives the limit or memory runs over."""
+    report, events_file = box.run / f"report-{tag}.json", box.run / f"stream-{tag}.jsonl"
+    env = isolate.environment(box, network)
+    env[stream.ENV] = str(events_file)
+    env["PYTHONSAFEPATH"] = "1"  # the box (the current directory) is not put on sys.path
+    cgroup = confine.PidsCgroup.create(tag, limits.max_procs)
+    argv = confine.sandbox_command(box, limits, network, hide, cgroup, command(box, labs, offline, report))
+    proc = subprocess.Popen(argv, cwd=box.root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    LIVE.add(proc.pid)
+    tail, events = _Tail(proc.stdout), _Events(events_file, labs)
+    tail.start()
+    stopped, peak, running, clock, last_check = None, 0.0, None, time.monotonic(), 0.0
+    try:
+        while proc.poll() is None:
+            time.sleep(POLL_S)
+            events.poll()
+            now_running = events.started[-1] if events.started else None
+            if now_running != running:
+                running, clock = now_running, time.monotonic()
+            if time.monotonic() - clock > limits.timeout:
+                stopped = "timeout"
+            elif time.monotonic() - last_check >= 1.0:
+                last_check = time.monotonic()
+                tree = confine.descendants(proc.pid)
+                peak = max(peak, confine.memory_mb(tree))
+                if peak > limits.memory_mb:
+                    stopped = "memory"
+                elif cgroup is None and len(tree) > limits.max_procs + 2:
+                    stopped = "processes"  # no cgroup and root: only this watch bounds the count
+            if stopped:
+                confine.kill_tree(proc.pid)
+                break
+    finally:
+        if proc.poll() is None:
+            confine.kill_tree(proc.pid)
+        proc.wait()
+        LIVE.discard(proc.pid)
+        tail.join(timeout=5)
+        if cgroup:
+            cgroup.remove()
+    events.poll()
+    data = _load(report)
+    found = {lab_id: lab["checks"] for lab_id, lab in data.get("labs", {}).items()} if data else events.collector.labs
+    return Outcome(code=proc.returncode, stopped=stopped, running=running, collected=events.collected,
+                   started=set(events.started), results=found, reported=data is not None,
+                   isolation=_isolation(box), modules=events.modules, peak_mb=round(peak, 1), output=tail.text())
+
+
+def kill_all() -> None:
+    for pid in list(LIVE):
+        confine.kill_tree(pid)
+
+
+def _load(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) and isinstance(data.get("labs"), dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _isolation(box: isolate.Box) -> dict:
+    facts = {}
+    try:
+        for line in box.isolation_report.read_text(encoding="utf-8").splitlines():
+            facts.update(json.loads(line))
+    except (OSError, ValueError):
+        pass
+    return facts

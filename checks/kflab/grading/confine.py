@@ -1,0 +1,229 @@
+"""The grader's side of confinement: limits, the sandbox wrapper's config, pids cgroups, process trees.
+
+The wrapper (kflab/grading/sandbox.py) applies what is decided here inside the
+child. This module also watches and ends a submission's process tree from the
+outside: its memory (PSS, so pages shared after fork count once), and a kill that
+stops every process before killing it, so a fork loop cannot outrun it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kflab import paths
+
+SANDBOX = Path(__file__).with_name("sandbox.py")
+CGROUP_PREFIX = "kflab-grade-"
+MB = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one submission may use. `timeout` is wall time per lab, in seconds."""
+
+    timeout: float = 300.0
+    address_space_mb: int = 8192  # per process; importing torch alone maps about 3 GB
+    file_size_mb: int = 256
+    max_procs: int = 512  # processes and threads of the whole submission
+    memory_mb: int = 4096  # PSS of the whole process tree, watched from outside
+    scratch_mb: int = 512  # each of the private /tmp and /dev/shm
+    max_submission_mb: int = 200  # what intake unpacks and isolate copies
+
+    def rlimits(self) -> dict[str, int]:
+        nproc = self.max_procs
+        if os.geteuid() != 0:  # RLIMIT_NPROC counts every process of the user, not just ours
+            nproc += _user_processes()
+        return {"RLIMIT_AS": self.address_space_mb * MB, "RLIMIT_FSIZE": self.file_size_mb * MB,
+                "RLIMIT_NPROC": nproc, "RLIMIT_CORE": 0}
+
+
+def _user_processes() -> int:
+    uid = os.getuid()
+    count = 0
+    for pid in _pids():
+        try:
+            count += os.stat(f"/proc/{pid}").st_uid == uid
+        except OSError:
+            pass
+    return count
+
+
+class PidsCgroup:
+    """A pids cgroup (v1 or v2) that bounds a submission's process count even for root."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def create(cls, name: str, max_procs: int) -> PidsCgroup | None:
+        if os.geteuid() != 0:
+            return None
+        base = _pids_hierarchy()
+        if base is None:
+            return None
+        path = base / f"{CGROUP_PREFIX}{os.getpid()}-{name}"
+        try:
+            path.mkdir(exist_ok=True)
+            (path / "pids.max").write_text(str(max_procs))
+        except OSError:
+            _rmdir(path)
+            return None
+        return cls(path)
+
+    @property
+    def procs_file(self) -> str:
+        return str(self.path / "cgroup.procs")
+
+    def remove(self) -> None:
+        """Kill whatever is left in it (normally nothing: the PID namespace took it down) and remove it."""
+        for _ in range(50):
+            try:
+                pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+            except OSError:
+                return
+            if not pids:
+                break
+            for pid in pids:
+                _signal(pid, signal.SIGKILL)
+            time.sleep(0.05)
+        _rmdir(self.path)
+
+
+def _pids_hierarchy() -> Path | None:
+    """Our own cgroup in the pids controller's hierarchy, if it is writable."""
+    try:
+        own = Path("/proc/self/cgroup").read_text().splitlines()
+        mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    for line in mounts:
+        fields = line.split()
+        sep = fields.index("-")
+        fstype, options, mountpoint = fields[sep + 1], fields[sep + 3], fields[4]
+        if fstype == "cgroup" and "pids" in options.split(","):
+            rel = next((ln.split(":", 2)[2] for ln in own if "pids" in ln.split(":")[1].split(",")), None)
+        elif fstype == "cgroup2":
+            rel = next((ln.split(":", 2)[2] for ln in own if ln.startswith("0::")), None)
+            if rel is not None and "pids" not in _read(Path(mountpoint, rel.lstrip("/"), "cgroup.subtree_control")):
+                continue  # a v2 child only gets pids.max if its parent delegates the controller
+        else:
+            continue
+        if rel is not None:
+            base = Path(mountpoint, rel.lstrip("/"))
+            if os.access(base, os.W_OK):
+                return base
+    return None
+
+
+def remove_stale_cgroups() -> None:
+    """Remove cgroups left by graders that were killed (their pid is in the name)."""
+    base = _pids_hierarchy()
+    if base is None:
+        return
+    for path in base.glob(f"{CGROUP_PREFIX}*"):
+        owner = path.name[len(CGROUP_PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            PidsCgroup(path).remove()
+
+
+def sandbox_command(box, limits: Limits, network: bool, hide: list[Path], cgroup: PidsCgroup | None,
+                    cmd: list[str]) -> list[str]:
+    """The wrapper's command line; its config goes to a file in the box's run folder."""
+    candidates = {p for p in ("/tmp", "/dev/shm", tempfile.gettempdir()) if os.path.isdir(p)}
+    scratch = sorted(p for p in candidates if not any(q != p and _under(p, q) for q in candidates))
+    needed = {str(paths.REPO), sys.prefix, sys.base_prefix, str(paths.cache_dir())}
+    keep = sorted(p for p in needed if any(_under(p, s) for s in scratch))
+    config = {
+        "parent": os.getpid(), "rlimits": limits.rlimits(), "network": network,
+        "box": str(box.root), "keep": keep, "scratch": scratch, "scratch_mb": limits.scratch_mb,
+        "hide": [str(p) for p in hide], "report": str(box.isolation_report),
+        "cgroup_procs": cgroup.procs_file if cgroup else None, "max_procs": limits.max_procs,
+    }
+    cfg_path = box.run / "sandbox.json"
+    cfg_path.write_text(json.dumps(config))
+    return [sys.executable, "-I", "-S", str(SANDBOX), str(cfg_path), "--", *cmd]
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+# -- process trees, seen from outside ------------------------------------------
+
+def _pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _read(path) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root` (by parent links, so a new session does not hide one)."""
+    children: dict[int, list[int]] = {}
+    for pid in _pids():
+        stat = _read(f"/proc/{pid}/stat")
+        if stat:
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def memory_mb(pids: list[int]) -> float:
+    """Proportional set size of the processes, in MiB (resident size where PSS is unavailable)."""
+    total_kb = 0
+    for pid in pids:
+        text = _read(f"/proc/{pid}/smaps_rollup")
+        line = next((ln for ln in text.splitlines() if ln.startswith("Pss:")), None)
+        if line:
+            total_kb += int(line.split()[1])
+        else:
+            statm = _read(f"/proc/{pid}/statm").split()
+            total_kb += int(statm[1]) * os.sysconf("SC_PAGE_SIZE") // 1024 if len(statm) > 1 else 0
+    return total_kb / 1024
+
+
+def kill_tree(root: int) -> None:
+    """Stop, then kill, every process below `root`, then `root` (and its process group) itself."""
+    for _ in range(20):
+        below = descendants(root)
+        if not below:
+            break
+        for pid in below:
+            _signal(pid, signal.SIGSTOP)
+        for pid in below:
+            _signal(pid, signal.SIGKILL)
+        time.sleep(0.02)
+    try:
+        os.killpg(root, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        _signal(root, signal.SIGKILL)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _rmdir(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass

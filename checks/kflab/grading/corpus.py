@@ -1,0 +1,222 @@
+"""Generated submissions: solutions, starters, and every kind of broken hand-in the grader must survive.
+
+Each kind is built from the course's own labs/ or solutions/ folders, mutated.
+The tests in tests/grading grade a folder of them and check each row; the
+benchmark grades a class made of them. `token` marks every path a submission
+tries to write outside its box, so a test can look for exactly those paths.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
+from kflab import paths
+from kflab.registry import Lab
+
+
+def _copy(source_root: Path, labs: list[Lab], dest: Path, layout: str = "labs") -> Path:
+    """A submission folder holding `labs` from `source_root`; layout `labs` (labs-shaped) or `repo` (root with labs/)."""
+    root = dest / "labs" if layout == "repo" else dest
+    for lab in labs:
+        shutil.copytree(lab.dir(source_root), lab.dir(root), ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def _main_file(lab: Lab, root: Path) -> Path:
+    return sorted(lab.dir(root).glob("*.py"))[0]
+
+
+def _prepend(dest: Path, labs: list[Lab], code: str) -> Path:
+    """Put `code` at the top of each lab's first .py file, so it runs when the checks import it."""
+    for lab in labs:
+        path = _main_file(lab, dest)
+        path.write_text(code.strip() + "\n\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    return dest
+
+
+def solution(dest: Path, labs: list[Lab], layout: str = "labs") -> Path:
+    return _copy(paths.SOLUTIONS, labs, dest, layout)
+
+
+def starter(dest: Path, labs: list[Lab], layout: str = "labs") -> Path:
+    return _copy(paths.LABS, labs, dest, layout)
+
+
+def syntax_error(dest, labs, token):
+    starter(dest, labs)
+    for lab in labs:
+        with open(_main_file(lab, dest), "a", encoding="utf-8") as fh:
+            fh.write("\ndef broken(:\n    pass\n")
+    return dest
+
+
+def import_error(dest, labs, token):
+    return _prepend(solution(dest, labs), labs, "import kflab_corpus_no_such_module  # noqa")
+
+
+def infinite_loop(dest, labs, token):
+    return _prepend(solution(dest, labs), labs, "while True:\n    pass")
+
+
+def sleeper(dest, labs, token):
+    return _prepend(solution(dest, labs), labs, "import time\ntime.sleep(3600)")
+
+
+def memory_hog(dest, labs, token):
+    # Touches every page it takes, so resident memory really grows.
+    return _prepend(solution(dest, labs), labs, "_hog = []\nwhile True:\n    _hog.append(b'\\x01' * (64 << 20))")
+
+
+def process_spawner(dest, labs, token):
+    # Every process forks again; at the limit a fork fails, the loop waits a little and tries again.
+    code = """
+import os, time
+while True:
+    try:
+        os.fork()
+    except OSError:
+        time.sleep(0.05)
+"""
+    return _prepend(solution(dest, labs), labs, code)
+
+
+def output_flood(dest, labs, token):
+    # 20 MB while the checks capture output, then 40 MB at exit, when nothing captures it any more.
+    code = """
+import atexit, sys
+for _i in range(10_000):
+    print("x" * 1000)
+    print("y" * 1000, file=sys.stderr)
+atexit.register(lambda: [print("z" * 1000) for _ in range(40_000)])
+"""
+    return _prepend(solution(dest, labs), labs, code)
+
+
+def write_outside(dest, labs, token):
+    # /tmp first (a private one inside the grader), then the real HOME and the course repo.
+    code = f"""
+import pathlib
+pathlib.Path("/tmp/kflab-escape-{token}").write_text("escaped")
+for _target in ({str(Path.home())!r}, {str(paths.REPO / "labs")!r}):
+    pathlib.Path(_target, "kflab-escape-{token}").write_text("escaped")
+"""
+    return _prepend(solution(dest, labs), labs, code)
+
+
+def checks_edited(dest, labs, token):
+    starter(dest, labs, layout="repo")
+    always_pass = "def test_everything_passes():\n    assert True\n"
+    force = ("import pytest\n\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+             "    outcome = yield\n    outcome.get_result().outcome = 'passed'\n")
+    for lab in labs:
+        check = dest / "checks" / f"stage{lab.stage}" / lab.check_file.name
+        check.parent.mkdir(parents=True, exist_ok=True)
+        check.write_text(always_pass)
+        (lab.dir(dest / "labs") / "conftest.py").write_text(force)
+    (dest / "conftest.py").write_text(force)
+    (dest / "labs" / "conftest.py").write_text(force)
+    return dest
+
+
+def symlink_outside(dest, labs, token):
+    starter(dest, labs)
+    for lab in labs:
+        main = _main_file(lab, dest)
+        main.unlink()
+        main.symlink_to(_main_file(lab, paths.SOLUTIONS))  # the instructor's own solution
+        (lab.dir(dest) / "data.txt").symlink_to("/etc/passwd")
+    return dest
+
+
+def reads_solutions(dest, labs, token):
+    """Starter code that, at run time, executes the instructor's solution file in its place."""
+    starter(dest, labs)
+    for lab in labs:
+        main = _main_file(lab, dest)
+        main.write_text(f"exec(open({str(_main_file(lab, paths.SOLUTIONS))!r}, encoding='utf-8').read())\n")
+    return dest
+
+
+def missing_lab(dest, labs, token):
+    (dest / f"stage{labs[0].stage}").mkdir(parents=True)  # shaped like labs/, but the lab folders are gone
+    return dest
+
+
+def non_utf8(dest, labs, token):
+    starter(dest, labs)
+    for lab in labs:
+        main = _main_file(lab, dest)
+        main.write_bytes("# Données préparées\n".encode("latin-1") + main.read_bytes())
+        (lab.dir(dest) / "notes-\udce9.txt").write_bytes(b"caf\xe9")  # a file name that is not UTF-8 either
+    return dest
+
+
+def network(dest, labs, token):
+    code = """
+import socket
+for _host in ("pypi.org", "1.1.1.1"):
+    try:
+        socket.create_connection((_host, 443), timeout=5).close()
+    except OSError:
+        continue
+    raise RuntimeError(f"reached {_host} from inside the grader")
+"""
+    return _prepend(solution(dest, labs), labs, code)
+
+
+def archive_dotdot_zip(dest, labs, token):
+    archive = dest.parent / f"{dest.name}.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for lab in labs:
+            zf.write(_main_file(lab, paths.SOLUTIONS), f"labs/{lab.folder}/{_main_file(lab, paths.SOLUTIONS).name}")
+        zf.writestr(f"../kflab-escape-{token}.txt", "escaped")
+    return archive
+
+
+def archive_dotdot_tar(dest, labs, token):
+    archive = dest.parent / f"{dest.name}.tar.gz"
+    staged = solution(dest.with_name(dest.name + "-staging"), labs)
+    evil = staged / "evil.txt"
+    evil.write_text("escaped")
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(staged, arcname="labs")
+        tf.add(evil, arcname=f"../../kflab-escape-{token}.txt")
+        tf.add(evil, arcname=f"/tmp/kflab-escape-{token}-abs.txt")
+    shutil.rmtree(staged)
+    return archive
+
+
+def archive(dest: Path, labs: list[Lab], fmt: str = "zip", source: str = "solution") -> Path:
+    """A well-formed archive of a solution or starter, one folder deep, as students often zip."""
+    staged = dest.with_name(dest.name + "-staging")
+    (solution if source == "solution" else starter)(staged / dest.name, labs, layout="repo")
+    base = shutil.make_archive(str(dest), "zip" if fmt == "zip" else "gztar", staged)
+    shutil.rmtree(staged)
+    return Path(base)
+
+
+BROKEN = {
+    "syntax_error": syntax_error, "import_error": import_error, "infinite_loop": infinite_loop,
+    "sleeper": sleeper, "memory_hog": memory_hog, "process_spawner": process_spawner,
+    "output_flood": output_flood, "write_outside": write_outside, "checks_edited": checks_edited,
+    "symlink_outside": symlink_outside, "reads_solutions": reads_solutions, "missing_lab": missing_lab,
+    "non_utf8": non_utf8, "network": network, "archive_dotdot_zip": archive_dotdot_zip,
+    "archive_dotdot_tar": archive_dotdot_tar,
+}
+# Kinds that end on their own, without a timeout: what the benchmark mixes in.
+QUICK = ("syntax_error", "import_error", "missing_lab", "non_utf8", "symlink_outside", "checks_edited")
+
+
+def build(kind: str, folder: Path, name: str, labs: list[Lab], token: str = "corpus") -> Path:
+    """Create submission `name` of `kind` (a BROKEN kind, `solution` or `starter`) in `folder`."""
+    dest = Path(folder) / name
+    if kind == "solution":
+        return solution(dest, labs)
+    if kind == "starter":
+        return starter(dest, labs)
+    if not kind.startswith("archive"):
+        dest.mkdir(parents=True, exist_ok=True)
+    return BROKEN[kind](dest, labs, token)

@@ -1,0 +1,124 @@
+"""`kflab grade`: a whole class in one call, N submissions at a time, resumable.
+
+grade() discovers the submissions, skips those whose result file holds the same
+key (content of the submission + of the checks), grades the rest in parallel
+(each one in its own box and process group), and rebuilds every output from the
+result files, so the CSV is complete after any interrupted run and a rerun.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from kflab import paths
+from kflab.grading import attempt, confine, intake, outputs, progress, scoring, store
+from kflab.grading.run import Job, grade_one
+from kflab.registry import Lab
+
+
+class GradingError(ValueError):
+    """The command cannot start (no such folder, no such submission); the message says why."""
+
+
+@dataclasses.dataclass
+class Summary:
+    out: Path
+    rows: list[dict]
+    graded: int
+    unchanged: int
+    gaps: list[str]
+
+    def text(self) -> str:
+        counts = {s: sum(r["status"] == s for r in self.rows) for s in scoring.STATUSES}
+        lines = [f"Graded {self.graded} submission(s), {self.unchanged} unchanged since the last run: "
+                 + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
+                 f"Outputs in {self.out}/: grades.csv, grades.json, junit.xml, gradescope/, feedback/ (logs/ for you only)"]
+        lines += [f"Note: {gap}" for gap in self.gaps]
+        return "\n".join(lines)
+
+
+def default_jobs() -> int:
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def grade(submissions: Path, labs: list[Lab], *, jobs: int = 1, out: Path = Path("grades"), only: str | None = None,
+          limits: confine.Limits | None = None, offline: bool = False, show_progress: bool = True) -> Summary:
+    """Grade every submission in `submissions` (or only `only`) and write all outputs to `out`."""
+    folder, out, limits = Path(submissions), Path(out), limits or confine.Limits()
+    if not folder.is_dir():
+        raise GradingError(f"{folder} is not a folder. Give a folder holding one folder or archive per student.")
+    subs = intake.discover(folder)
+    if only and only not in {s.name for s in subs}:
+        raise GradingError(f"there is no submission named {only!r} in {folder} (names: {', '.join(s.name for s in subs[:8])}...)")
+    network = not offline and any("cluster" in lab.tiers for lab in labs) and _cluster_reachable()
+    options = {"labs": [lab.id for lab in labs], "offline": offline, "network": network, "limits": dataclasses.asdict(limits)}
+    checks_key = store.checks_key(labs, options)
+    results = store.Store(out)
+    keys = {s.name: hashlib.sha256((intake.content_hash(s, [lab.folder for lab in labs]) + checks_key).encode()).hexdigest()
+            for s in subs}
+    todo = [s for s in subs if s.name == only] if only else [s for s in subs if not results.up_to_date(s.name, keys[s.name])]
+
+    bar = progress.Progress(len(subs), enabled=show_progress)
+    for sub in subs:
+        if sub not in todo:
+            bar.update(sub.name, results.load(sub.name), graded=False)
+    failures = _grade_all(todo, labs, limits, offline, network, out, results, keys, jobs, bar)
+    bar.close()
+
+    rows = [failures.get(s.name) or results.load(s.name) or scoring.refused(s.name, labs, "not graded yet: run without --only")
+            for s in subs]
+    outputs.write_all(out, labs, rows)
+    gaps = sorted({gap for row in rows for gap in row.get("gaps", [])})
+    return Summary(out, rows, len(todo), len(subs) - len(todo), gaps)
+
+
+def _grade_all(todo, labs, limits, offline, network, out, results, keys, jobs, bar) -> dict[str, dict]:
+    """Grade `todo` with `jobs` workers; saves each result as it lands. Returns rows the grader itself failed on."""
+    confine.remove_stale_cgroups()
+    _remove_stale_work()
+    work = Path(tempfile.mkdtemp(prefix=f"kflab-grade-{os.getpid()}-"))
+    hide = [paths.SOLUTIONS, out.resolve()]
+    failures, futures = {}, {}
+    pool = cf.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="kflab-grade")
+    try:
+        futures = {pool.submit(grade_one, Job(s, labs, limits, offline, network, work, hide)): s for s in todo}
+        for future in cf.as_completed(futures):
+            sub = futures[future]
+            try:
+                row, log = future.result()
+                results.save(sub.name, keys[sub.name], row, log)
+            except Exception as exc:  # a bug of ours must not cost the other students their grades
+                row = scoring.refused(sub.name, labs, f"the grader failed on this submission ({type(exc).__name__}: {exc}); it will be retried")
+                row["status"] = "crashed"
+                failures[sub.name] = row
+            bar.update(sub.name, row)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        attempt.kill_all()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return failures
+
+
+def _cluster_reachable() -> bool:
+    from kflab import tiers
+
+    return tiers.cluster_problem() is None
+
+
+def _remove_stale_work() -> None:
+    """Temporary folders of graders that were killed (their pid is in the name)."""
+    for path in Path(tempfile.gettempdir()).glob("kflab-grade-*"):
+        match = re.match(r"kflab-grade-(\d+)-", path.name)
+        if match and path.is_dir() and not Path(f"/proc/{match.group(1)}").exists():
+            shutil.rmtree(path, ignore_errors=True)
