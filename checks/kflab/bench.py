@@ -20,6 +20,7 @@ from kflab import checkrun, paths, registry, state
 
 # name -> "module:function"; modules are imported only when their benchmark runs.
 BENCHMARKS = {
+    "stage1": "kflab.bench_stage1:check_stage1_offline",
     "stage2": "kflab.bench:stage2",
 }
 

@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("selector", nargs="?", help="a stage number or a lab id; all labs when omitted")
     p.add_argument("--target", help="labs (default), solutions, or a submission folder")
     p.add_argument("--offline", action="store_true", help="only the offline tier")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="anything after -- goes to pytest")
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=cmd_check, pytest_args=[])
+    p.epilog = "Anything after `--` goes to pytest: kflab check 2 --offline -- -x -q"
 
     dev = sub.add_parser("dev", help="maintainer commands").add_subparsers(dest="dev_command", metavar="DEV_COMMAND")
     p = dev.add_parser("check", help="lint the course: registry, files, hints, and every check fails the starter and passes the solution")
@@ -101,12 +101,17 @@ def _extensions():
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough = []
+    if "--" in argv:  # options for pytest, whatever order the rest is in
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
-        args.pytest_args = args.pytest_args[1:]
+    if hasattr(args, "pytest_args"):
+        args.pytest_args = passthrough
     try:
         return args.func(args)
     except RegistryError as exc:

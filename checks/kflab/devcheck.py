@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kflab import checkrun, paths, registry, tiers
 
-IGNORED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+IGNORED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "local_outputs"}  # what runs leave behind (git-ignored)
 
 
 def _files(folder: Path) -> set[str]:
