@@ -23,11 +23,14 @@ def parallel_args(n_files: int) -> list[str]:
     return ["-n", str(min(n_files, os.cpu_count() or 1)), "--dist", "loadfile"]
 
 
-def pytest_args(labs: list[registry.Lab], target: str | None = None, extra: list[str] | None = None) -> list[str]:
+def pytest_args(labs: list[registry.Lab], target: str | None = None, extra: list[str] | None = None,
+                parallel: bool = True) -> list[str]:
     files = [str(lab.check_file) for lab in labs if lab.check_file.exists()]
-    args = [*files, "-p", "no:cacheprovider", *parallel_args(len(files))]
+    args = [*files, "-p", "no:cacheprovider", *(parallel_args(len(files)) if parallel else [])]
     if target:
-        args += ["--target", target]
+        # One token: before conftest.py registers --target, pytest's early parse would take a
+        # separate value for a test path and load any conftest.py in that folder.
+        args.append(f"--target={target}")
     return args + list(extra or [])
 
 
@@ -43,7 +46,7 @@ def collect_results(labs: list[registry.Lab], target: str, extra: list[str] | No
     """Run the checks and return the per-lab results the plugin reports."""
     with tempfile.TemporaryDirectory(prefix="kflab-run-") as tmp:
         report = Path(tmp) / "report.json"
-        args = pytest_args(labs, target, ["--kflab-report", str(report), "--no-progress", *(extra or [])])
+        args = pytest_args(labs, target, [f"--kflab-report={report}", "--no-progress", *(extra or [])])
         out = subprocess.DEVNULL if quiet else None
         code = run_pytest(args + (["-q"] if quiet else []), stdout=out, stderr=out)
         if not report.exists():
