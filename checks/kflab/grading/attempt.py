@@ -110,11 +110,13 @@ class _Events:
 
 
 def command(box: isolate.Box, labs: list[Lab], offline: bool, report: Path) -> list[str]:
-    extra = ["--kflab-report", str(report), "--no-progress", "-p", "kflab.grading.stream",
+    # Values of the kflab plugin's options go in the same token (`--opt=value`): see checkrun.pytest_args.
+    extra = [f"--kflab-report={report}", "--no-progress", "-p", "kflab.grading.stream",
              "--rootdir", str(paths.REPO), "-c", str(paths.REPO / "pyproject.toml"), "-q", "--tb=short"]
     if offline:
         extra += ["-m", "offline"]
-    return [sys.executable, "-m", "pytest", *checkrun.pytest_args(labs, str(box.labs), extra)]
+    # One lab at a time (no xdist): the wall-time limit is per lab, and --jobs already fills the CPUs.
+    return [sys.executable, "-m", "pytest", *checkrun.pytest_args(labs, str(box.labs), extra, parallel=False)]
 
 
 def run(box: isolate.Box, labs: list[Lab], limits: confine.Limits, *, offline: bool, network: bool,

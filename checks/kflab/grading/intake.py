@@ -142,7 +142,7 @@ def labs_root(root: Path) -> Path:
 
     for candidate in (root, *_only_child(root)):
         try:
-            found = targets.resolve(str(candidate))
+            found = targets.resolve(str(candidate)).resolve()
         except targets.TargetError:
             continue
         if not found.is_relative_to(root.resolve()):  # labs/ as a link to, say, the instructor's solutions

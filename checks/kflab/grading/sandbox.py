@@ -158,6 +158,7 @@ def confined(cfg: dict, cmd: list[str]) -> int:
         facts["network"] = "isolated (own network namespace, loopback only)"
     try:
         read_only_view(cfg)
+        os.chdir(os.getcwd())  # the old working directory is on the read-only mount; enter the box's own
         facts["files"] = "read-only outside the submission's folder; private /tmp and /dev/shm"
     except OSError as exc:
         facts["files_problem"] = str(exc)

@@ -1,0 +1,139 @@
+"""Intake and isolation without running any check: archives, links, and what a box receives."""
+
+from __future__ import annotations
+
+import io
+import os
+import runpy
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from graderkit import LAB
+
+from kflab import checkrun, paths
+from kflab.grading import corpus, intake, isolate
+
+MB = 1 << 20
+
+
+def _zip(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)  # a symlink, as Info-ZIP stores one
+            zf.writestr(info, target)
+    return path
+
+
+def _tar(path: Path, add) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        add(tf)
+    return path
+
+
+def _member(tf: tarfile.TarFile, name: str, kind=tarfile.REGTYPE, link: str = "", data: bytes = b"x") -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size = kind, link, len(data) if kind == tarfile.REGTYPE else 0
+    tf.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+@pytest.mark.parametrize("member", ["/etc/kflab-evil", "../evil.py", "labs/../../evil.py", "C:/evil.py"])
+def test_a_zip_member_leading_outside_refuses_the_whole_archive(tmp_path, member):
+    archive = _zip(tmp_path / "s.zip", {"labs/stage2/x.py": b"", member: b"evil"})
+    with pytest.raises(intake.IntakeError, match="would be written outside"):
+        intake.unpack(archive, tmp_path / "out", 10 * MB)
+    assert not list((tmp_path / "out").rglob("*")), "a refused archive leaves nothing behind"
+
+
+def test_a_zip_link_leading_outside_is_refused(tmp_path):
+    archive = _zip(tmp_path / "s.zip", {"labs/stage2/x.py": b""}, links={"labs/stage2/data": "../../../etc/passwd"})
+    with pytest.raises(intake.IntakeError, match="link that leads outside"):
+        intake.unpack(archive, tmp_path / "out", 10 * MB)
+
+
+@pytest.mark.parametrize("kind, link, words", [
+    (tarfile.SYMTYPE, "/etc/passwd", "link that leads outside"),
+    (tarfile.SYMTYPE, "../../../etc/passwd", "link that leads outside"),
+    (tarfile.LNKTYPE, "/etc/passwd", "hard link"),
+    (tarfile.FIFOTYPE, "", "special file"),
+    (tarfile.CHRTYPE, "", "special file"),
+])
+def test_a_tar_with_unsafe_links_or_devices_is_refused(tmp_path, kind, link, words):
+    archive = _tar(tmp_path / "s.tar.gz", lambda tf: _member(tf, "labs/stage2/thing", kind, link))
+    with pytest.raises(intake.IntakeError, match=words):
+        intake.unpack(archive, tmp_path / "out", 10 * MB)
+
+
+def test_an_archive_over_the_size_cap_is_refused(tmp_path):
+    archive = _zip(tmp_path / "big.zip", {"labs/stage2/big.bin": b"\0" * (2 * MB)})
+    with pytest.raises(intake.IntakeError, match="over the 1 MB limit"):
+        intake.unpack(archive, tmp_path / "out", 1 * MB)
+
+
+def test_a_link_inside_a_tar_is_kept(tmp_path):
+    def add(tf):
+        _member(tf, "labs/stage2/01_x/a.py", data=b"A = 1\n")
+        _member(tf, "labs/stage2/01_x/b.py", tarfile.SYMTYPE, "a.py")
+    intake.unpack(_tar(tmp_path / "s.tar.gz", add), tmp_path / "out", MB)
+    assert (tmp_path / "out/labs/stage2/01_x/b.py").read_text() == "A = 1\n", "a link to a sibling file is safe"
+
+
+def test_labs_are_found_in_a_folder_one_level_down(tmp_path):
+    corpus.solution(tmp_path / "alice-main", [LAB], layout="repo")
+    assert intake.labs_root(tmp_path) == (tmp_path / "alice-main" / "labs").resolve(), "GitHub's zip adds one folder level"
+
+
+def test_a_labs_folder_that_links_outside_is_not_followed(tmp_path):
+    (tmp_path / "labs").symlink_to(paths.SOLUTIONS)
+    with pytest.raises(intake.IntakeError, match="leads outside"):
+        intake.labs_root(tmp_path)
+
+
+def test_discover_names_submissions_after_their_folder_or_archive(tmp_path):
+    for name in ("bob", ".git", "alice"):
+        (tmp_path / name).mkdir()
+    _zip(tmp_path / "carol.zip", {"x": b""})
+    _tar(tmp_path / "dan.tar.gz", lambda tf: _member(tf, "x"))
+    _zip(tmp_path / "alice.zip", {"x": b""})
+    (tmp_path / "README.txt").write_text("stray")
+    subs = {s.name: s for s in intake.discover(tmp_path)}
+    assert sorted(subs) == ["alice", "alice.zip", "bob", "carol", "dan"], "hidden entries and stray files are skipped"
+    assert "two submissions are named alice" in subs["alice.zip"].problem, "a duplicate name is flagged, not overwritten"
+
+
+def test_a_box_gets_the_lab_folders_but_no_conftest_checks_or_outside_links(tmp_path):
+    sub = tmp_path / "sub"
+    corpus.starter(sub, [LAB])
+    lab_dir = LAB.dir(sub)
+    (lab_dir / "conftest.py").write_text("raise SystemExit")
+    (lab_dir / "checks").mkdir()
+    (lab_dir / "helper.py").symlink_to("components.py")
+    (lab_dir / "secret").symlink_to("/etc/passwd")
+    missing, notes = isolate.copy_labs(sub, [LAB], tmp_path / "box", sub, 10 * MB)
+    copied = {p.name for p in LAB.dir(tmp_path / "box").iterdir()}
+    assert missing == [] and copied == {"components.py", "helper.py"}, f"only the learner's own files: {copied}"
+    assert any("/etc/passwd" in n for n in notes), notes
+    assert intake.labs_root(sub) == sub.resolve()
+    assert "conftest.py" in isolate.scan_ignored(sub)[0] and "checks/" in isolate.scan_ignored(sub)[0]
+
+
+def test_pytest_never_loads_a_conftest_from_the_target(tmp_path):
+    """Even without the box's filtering, pytest loads no conftest.py from the --target folder."""
+    sub, marker = tmp_path / "labs", tmp_path / "loaded"
+    corpus.starter(sub, [LAB])
+    planted = f"open({str(marker)!r}, 'a').write(__file__ + '\\n')\n"
+    for folder in (sub, sub / "stage2", LAB.dir(sub)):
+        (folder / "conftest.py").write_text(planted)
+    runpy.run_path(str(sub / "conftest.py"))
+    assert marker.exists(), "the planted conftest writes its marker when it is loaded"
+    marker.unlink()
+    env = {**os.environ, "PYTHONPATH": str(paths.CHECKS)}
+    args = checkrun.pytest_args([LAB], str(sub), ["--no-progress", "-q", "-x"])  # what kflab check and grade run
+    subprocess.run([sys.executable, "-m", "pytest", *args], cwd=paths.REPO, env=env, capture_output=True, timeout=300)
+    assert not marker.exists(), f"pytest loaded a submission's conftest.py: {marker.read_text() if marker.exists() else ''}"

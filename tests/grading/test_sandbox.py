@@ -1,0 +1,143 @@
+"""The sandbox wrapper on small commands, and the grader's memory watch on a real submission."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from graderkit import LAB, LIMITS, needs_confinement, processes_bounded
+
+from kflab.grading import confine, corpus, grader
+from kflab.grading.isolate import Box
+
+
+def sandboxed(tmp_path: Path, code: str, limits=LIMITS, network=False) -> tuple[subprocess.CompletedProcess, Box]:
+    """Run `code` with the venv's Python inside the wrapper, as the grader would."""
+    box = Box.make(tmp_path / "work")
+    script = box.root / "probe.py"
+    script.write_text(textwrap.dedent(code))
+    cgroup = confine.PidsCgroup.create(f"test-{tmp_path.name}", limits.max_procs)
+    argv = confine.sandbox_command(box, limits, network, [], cgroup, [sys.executable, str(script)])
+    try:
+        done = subprocess.run(argv, cwd=box.root, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "HOME": str(box.home), "TMPDIR": str(box.tmp)})
+    finally:
+        if cgroup:
+            cgroup.remove()
+    return done, box
+
+
+@needs_confinement
+def test_no_network_inside_but_loopback_works(tmp_path):
+    done, _ = sandboxed(tmp_path, """
+        import socket
+        server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
+        socket.create_connection(server.getsockname(), timeout=2).close()
+        try:
+            socket.create_connection(("1.1.1.1", 443), timeout=5)
+        except OSError as exc:
+            print("blocked", exc.errno)
+    """)
+    assert "blocked" in done.stdout, f"an outside address must be unreachable: {done.stdout}{done.stderr}"
+
+
+@needs_confinement
+def test_only_the_box_and_a_private_tmp_are_writable(tmp_path):
+    outside, private, inside = Path.home() / f"kflab-sandbox-{tmp_path.name}", f"/tmp/kflab-private-{tmp_path.name}", tmp_path / "work/box/written"
+    done, box = sandboxed(tmp_path, f"""
+        import pathlib
+        pathlib.Path({str(inside)!r}).write_text("ok")
+        pathlib.Path({private!r}).write_text("gone with the namespace")
+        try:
+            pathlib.Path({str(outside)!r}).write_text("escaped")
+        except OSError as exc:
+            print("refused", exc.strerror)
+    """)
+    assert "refused Read-only file system" in done.stdout, done.stdout + done.stderr
+    assert inside.read_text() == "ok", "the box is writable"
+    assert not outside.exists() and not Path(private).exists(), "nothing lands outside the box"
+
+
+def test_a_write_past_the_file_size_limit_fails_without_killing(tmp_path):
+    limits = dataclasses.replace(LIMITS, file_size_mb=1)
+    done, _ = sandboxed(tmp_path, """
+        try:
+            open("big.bin", "wb").write(b"x" * (2 << 20))
+        except OSError as exc:
+            print("refused", exc.errno)
+    """, limits)
+    assert done.returncode == 0 and "refused 27" in done.stdout, f"EFBIG, not SIGXFSZ: {done.returncode} {done.stdout}{done.stderr}"
+
+
+@pytest.mark.skipif(not processes_bounded(), reason="no OS bound on processes here")
+def test_a_fork_loop_stops_at_the_process_limit(tmp_path):
+    limits = dataclasses.replace(LIMITS, max_procs=24)
+    done, _ = sandboxed(tmp_path, """
+        import os, time
+        count = 0
+        try:
+            for _ in range(500):
+                if os.fork() == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                count += 1
+        except OSError:
+            pass
+        print("forked", count)
+    """, limits)
+    forked = int(done.stdout.split()[-1])
+    if os.geteuid() == 0:
+        assert forked < 24, f"the pids cgroup stops the loop at 24 processes, but it made {forked}"
+    else:
+        assert forked < 500, f"RLIMIT_NPROC stops the loop, but it made {forked}"
+
+
+@needs_confinement
+def test_processes_that_leave_the_session_still_end_with_the_command(tmp_path):
+    started = time.monotonic()
+    done, box = sandboxed(tmp_path, """
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(120)
+            os._exit(0)
+        print("parent done")
+    """)
+    assert "parent done" in done.stdout and time.monotonic() - started < 30, "the daemon did not hold the run open"
+    script = str(box.root / "probe.py").encode()
+    stray = [pid for pid in confine._pids() if script in _cmdline(pid)]
+    assert stray == [], f"a daemonised child outlived its box: {stray}"
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_the_memory_watch_stops_a_tree_that_outgrows_the_limit(tmp_path):
+    """Three processes of 400 MB each stay under the per-process limit but not under the tree's."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    sub = corpus.solution(folder / "greedy", [LAB])
+    corpus._prepend(sub, [LAB], """
+import os, time
+for _ in range(3):
+    if os.fork() == 0:
+        _block = b"\\x01" * (400 << 20)
+        time.sleep(60)
+        os._exit(0)
+time.sleep(60)
+""")
+    limits = dataclasses.replace(LIMITS, memory_mb=800)
+    summary = grader.grade(folder, [LAB], jobs=1, out=tmp_path / "out", limits=limits, show_progress=False)
+    row = summary.rows[0]
+    assert row["status"] == "crashed" and "more than 800 MB of memory" in row["reason"], row["reason"]
