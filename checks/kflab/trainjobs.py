@@ -1,0 +1,118 @@
+"""What a TrainJob or a PyTorchJob will launch: its torchrun command and its world size.
+
+The operators start torchrun in every training pod and describe the job to it in
+PET_* variables, which torchrun reads as defaults for its options:
+
+- Trainer v2.3.0 (torch plugin): PET_NNODES = spec.trainer.numNodes,
+  PET_NPROC_PER_NODE = spec.trainer.numProcPerNode (default "auto": the GPUs in
+  resourcesPerNode, else the CPUs), plus PET_NODE_RANK, PET_MASTER_ADDR/PORT.
+- Training Operator v1.9.4: PET_NNODES = the sum of all replicas (Master + Worker),
+  PET_NPROC_PER_NODE = spec.nprocPerNode (default "auto").
+
+An option written on the torchrun command line wins over its PET_* variable. The
+world size is nodes × processes per node, as torchrun computes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+GPU = "nvidia.com/gpu"
+
+
+@dataclasses.dataclass
+class Launch:
+    """One training container's command, read by torchrun's own argument parser."""
+
+    torchrun: object | None  # argparse.Namespace of torchrun's options, None if it is not torchrun
+    script: str | None
+    script_args: list[str]
+    explicit: set[str]  # torchrun options spelled out on the command line
+    error: str | None = None
+
+
+def parse(argv: list[str]) -> Launch:
+    """Split `torchrun [options] script [args]` (or `python -m torch.distributed.run ...`) with torchrun's parser."""
+    argv = [str(a) for a in argv or []]
+    if argv[:1] == ["torchrun"]:
+        rest = argv[1:]
+    elif len(argv) >= 3 and argv[0].startswith("python") and argv[1:3] == ["-m", "torch.distributed.run"]:
+        rest = argv[3:]
+    else:
+        return Launch(None, None, [], set(), f"the command {' '.join(argv[:4]) or '(empty)'} does not start with torchrun")
+    from torch.distributed.run import get_args_parser
+
+    parser = get_args_parser()
+
+    def error(message):
+        raise ValueError(message)
+
+    parser.error = error
+    try:
+        ns = parser.parse_args(rest)
+    except ValueError as exc:
+        return Launch(None, None, [], set(), f"torchrun refuses its options: {exc}")
+    script_at = len(rest) - len(ns.training_script_args) - 1
+    explicit = {a.split("=")[0].lstrip("-").replace("_", "-") for a in rest[:script_at] if a.startswith("--")}
+    return Launch(ns, ns.training_script, list(ns.training_script_args), explicit)
+
+
+def gpus(resources: dict | None) -> int:
+    """GPUs a container asks for (limits; requests must equal limits for extended resources)."""
+    resources = resources or {}
+    value = (resources.get("limits") or {}).get(GPU, (resources.get("requests") or {}).get(GPU, 0))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _procs(value, gpu_count: int) -> int | None:
+    """torchrun's --nproc-per-node: an int, or 'auto'/'gpu' (one per visible GPU). None when unknowable."""
+    if value is None or value in ("auto", "gpu"):
+        return gpu_count or None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _nodes(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None  # an elastic range like 1:4 has no fixed size
+
+
+def _world(launch: Launch, nodes, procs) -> dict:
+    if launch.torchrun is not None and "nnodes" in launch.explicit:
+        nodes = _nodes(launch.torchrun.nnodes)
+    if launch.torchrun is not None and "nproc-per-node" in launch.explicit:
+        procs = _procs(launch.torchrun.nproc_per_node, 0)
+    world = nodes * procs if nodes and procs else None
+    return {"nodes": nodes, "procs_per_node": procs, "world_size": world}
+
+
+def trainjob(obj: dict) -> dict:
+    """Nodes, processes per node, GPUs per node, world size and launch of a TrainJob."""
+    trainer = (obj.get("spec") or {}).get("trainer") or {}
+    gpu = gpus(trainer.get("resourcesPerNode"))
+    launch = parse([*(trainer.get("command") or []), *(trainer.get("args") or [])])
+    nodes = trainer.get("numNodes", 1)  # torch-distributed's mlPolicy.numNodes is 1
+    out = _world(launch, nodes, _procs(trainer.get("numProcPerNode"), gpu))
+    return {**out, "gpus_per_node": gpu, "launch": launch}
+
+
+def pytorchjob(obj: dict) -> dict:
+    """The same for a PyTorchJob: nodes are all replicas, Master and Worker alike."""
+    spec = obj.get("spec") or {}
+    replicas = spec.get("pytorchReplicaSpecs") or {}
+    nodes = sum(int((r or {}).get("replicas", 1)) for r in replicas.values()) if replicas else None
+    containers = [c for r in replicas.values() for c in ((((r or {}).get("template") or {}).get("spec") or {}).get("containers") or [])
+                  if c.get("name") == "pytorch"]
+    per_node = {gpus(c.get("resources")) for c in containers}
+    gpu = per_node.pop() if len(per_node) == 1 else 0
+    first = containers[0] if containers else {}
+    launch = parse([*(first.get("command") or []), *(first.get("args") or [])])
+    out = _world(launch, nodes, _procs(spec.get("nprocPerNode"), gpu))
+    return {**out, "gpus_per_node": gpu, "launch": launch, "containers": containers}

@@ -1,0 +1,190 @@
+"""Lab 3.1: a DDP training script (train.py), run with the real torchrun: gloo on the CPU, NCCL on a GPU."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kflab import katib, torchrun
+from kflab.failures import CheckFailure, expect
+
+EPOCHS, MIN_ACCURACY, SAMPLES = 4, 0.85, 4096
+RUN = "`torchrun --nproc-per-node=2 train.py`"
+
+
+def metric_lines(text: str) -> list[dict]:
+    """Rank output as Katib's StdOut collector reads it: one dict per line that reports an epoch."""
+    rows = []
+    for line in text.splitlines():
+        found = katib.parse_metrics(line, ["epoch", "loss", "accuracy"])
+        if found["epoch"] and found["accuracy"]:
+            rows.append({k: v[-1] if v else None for k, v in found.items()})
+    return rows
+
+
+def launch(lab, workdir: Path, args: list, timeout_s: float = 150, **kw) -> torchrun.Launch:
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = torchrun.run(lab.file("train.py"), [*args, "--checkpoint-dir", workdir / "checkpoints"],
+                       nproc=2, cwd=workdir, timeout_s=timeout_s, **kw)
+    if not run.ok:
+        raise CheckFailure(run.failure(RUN))
+    return run
+
+
+@pytest.fixture(scope="module")
+def training(lab, lab_tmp):
+    """One 2-process CPU run with per-rank debug records and a record of every torch.save."""
+    work = lab_tmp / "run"
+    run = launch(lab, work, ["--epochs", EPOCHS, "--debug-dir", work / "debug"], probe_dir=work / "probe")
+    records = {}
+    for rank in (0, 1):
+        path = work / "debug" / f"rank{rank}.json"
+        expect(path.exists(), f"Rank {rank} wrote no debug record ({path.name}). Keep the given `write_debug(...)` call at "
+                              "the end of main() and run the script with --debug-dir.")
+        records[rank] = json.loads(path.read_text())
+    saves = [json.loads(line) for line in (work / "probe" / "saves.jsonl").read_text().splitlines()] \
+        if (work / "probe" / "saves.jsonl").exists() else []
+    return {"run": run, "records": records, "saves": saves, "metrics": metric_lines(run.stdout.get(0, "")), "work": work}
+
+
+@pytest.fixture(scope="module")
+def resumed(lab, training):
+    """The same job started again with --resume and one more epoch, from the first run's checkpoint."""
+    run = launch(lab, training["work"], ["--epochs", EPOCHS + 1, "--resume"])
+    return metric_lines(run.stdout.get(0, ""))
+
+
+def need_metrics(training) -> list[dict]:
+    rows = training["metrics"]
+    expect(rows, "Rank 0 printed no metric lines that Katib's StdOut collector can read. Print one line per epoch such as "
+                 "`epoch=1 loss=0.4321 accuracy=0.8765` (name=value pairs) from rank 0.")
+    return rows
+
+
+def test_training_converges_past_85_percent_accuracy(training):
+    """Does a 4-epoch, 2-process run reach 85% validation accuracy, reported for every epoch?"""
+    rows = need_metrics(training)
+    expect([int(r["epoch"]) for r in rows] == list(range(1, EPOCHS + 1)),
+           f"Rank 0 reported epochs {[int(r['epoch']) for r in rows]}, not 1 to {EPOCHS}. Print one metric line per epoch.")
+    expect(rows[-1]["accuracy"] >= MIN_ACCURACY,
+           f"After {EPOCHS} epochs the accuracy is {rows[-1]['accuracy']:.3f}, below {MIN_ACCURACY}. Check that every "
+           "rank steps its optimizer on its batches and that DDP wraps the model that you train.")
+
+
+def test_only_rank_0_prints_metrics(training):
+    """Does rank 0 print the metric lines, and no other rank?"""
+    need_metrics(training)
+    others = metric_lines(training["run"].stdout.get(1, ""))
+    expect(not others, f"Rank 1 printed {len(others)} metric line(s) too. Print only when rank == 0, so the job's log "
+                       "(and Katib's collector) sees each epoch once.")
+
+
+def test_ranks_join_one_gloo_process_group(training):
+    """Did both ranks join one process group of size 2, with the gloo backend on the CPU?"""
+    for rank, rec in training["records"].items():
+        expect(rec["world_size"] == 2, f"Rank {rank} was not in a 2-process group (world size {rec['world_size']}). "
+                                       "Call dist.init_process_group(...) before building the model.")
+        expect(rec["backend"] == "gloo", f"Rank {rank} used the {rec['backend']!r} backend on a CPU-only run. "
+                                         "Pick it in code: 'nccl' when CUDA is available, else 'gloo'.")
+
+
+def test_parameters_are_identical_on_every_rank(training):
+    """After training, do both ranks hold exactly the same parameters (DDP's promise)?"""
+    recs = training["records"]
+    expect(recs[0]["world_size"] == 2, "The ranks never formed a process group, so nothing kept their weights in step. "
+                                       "Initialise the process group and wrap the model in DistributedDataParallel.")
+    expect(recs[0]["param_sha256"] == recs[1]["param_sha256"],
+           "Rank 0 and rank 1 ended with different parameters. Wrap the model in DistributedDataParallel (it broadcasts "
+           "rank 0's weights and averages gradients) and train the wrapped model.")
+
+
+def shards_partition_the_data(training) -> None:
+    """Fail unless, in every epoch, the two ranks read disjoint shards that cover every sample once."""
+    recs = training["records"]
+    for epoch in map(str, range(1, EPOCHS + 1)):
+        a, b = recs[0]["indices"].get(epoch, []), recs[1]["indices"].get(epoch, [])
+        overlap = set(a) & set(b)
+        expect(not overlap, f"In epoch {epoch} both ranks read {len(overlap)} of the same samples. Give the DataLoader a "
+                            "DistributedSampler(train_set, num_replicas=world_size, rank=rank) so each rank gets its own shard.")
+        expect(set(a) | set(b) == set(range(SAMPLES)) and len(a) + len(b) == SAMPLES,
+               f"In epoch {epoch} the ranks read {len(set(a) | set(b))} distinct samples of {SAMPLES}. Every sample "
+               "should be read exactly once per epoch.")
+
+
+def test_sampler_shards_are_disjoint_and_cover_the_data(training):
+    """In every epoch, do the ranks read disjoint shards that together cover all samples once?"""
+    shards_partition_the_data(training)
+
+
+def test_sampler_reshuffles_every_epoch(training):
+    """Does each epoch shuffle differently (sampler.set_epoch), with the shards still disjoint?"""
+    shards_partition_the_data(training)
+    orders = [training["records"][0]["indices"][str(e)] for e in range(1, EPOCHS + 1)]
+    expect(len({tuple(o) for o in orders}) == EPOCHS,
+           "Rank 0 read its samples in the same order every epoch. Call sampler.set_epoch(epoch) at the start of each "
+           "epoch: DistributedSampler seeds its shuffle with the epoch number.")
+
+
+def test_only_rank_0_writes_the_checkpoint(training):
+    """Does exactly one rank, rank 0, call torch.save, and is the checkpoint on disk?"""
+    writers = sorted({s["rank"] for s in training["saves"]})
+    expect(writers, "No rank called torch.save. Save a checkpoint (epoch, model and optimizer state) with torch.save "
+                    "at the end of each epoch into --checkpoint-dir.")
+    expect(writers == [0], f"Ranks {writers} all wrote checkpoints. Every rank holds the same weights; save only when "
+                           "rank == 0, or the ranks race to write the same file.")
+    expect((training["work"] / "checkpoints" / "checkpoint.pt").exists(),
+           "There is no checkpoints/checkpoint.pt after the run. Save to Path(args.checkpoint_dir) / 'checkpoint.pt'.")
+
+
+def test_resumed_run_continues_after_the_saved_epoch(training, resumed):
+    """Started again with --resume, does the job train only epoch 5, from the saved weights?"""
+    first = need_metrics(training)
+    epochs = [int(r["epoch"]) for r in resumed]
+    expect(epochs == [EPOCHS + 1], f"With --resume and --epochs {EPOCHS + 1} after a {EPOCHS}-epoch run, rank 0 reported "
+                                   f"epochs {epochs or 'none'}, not [{EPOCHS + 1}]. Load the checkpoint and start at its "
+                                   "saved epoch + 1.")
+    fresh, trained = first[0]["loss"], first[-1]["loss"]
+    expect(resumed[0]["loss"] < (fresh + trained) / 2,
+           f"The resumed epoch's loss ({resumed[0]['loss']:.3f}) looks like a fresh start (epoch 1 had {fresh:.3f}, "
+           f"epoch {EPOCHS} had {trained:.3f}). Load the model and optimizer state from the checkpoint, not only the epoch.")
+
+
+def test_a_missing_rank_fails_within_the_timeout(lab, lab_tmp):
+    """With rank 1 of 2 never started, does rank 0 give up after --timeout-s 5 instead of hanging?"""
+    work = lab_tmp / "alone"
+    work.mkdir(exist_ok=True)
+    run = torchrun.run_one_rank(lab.file("train.py"), ["--timeout-s", 5, "--epochs", 1, "--checkpoint-dir", work / "ck"],
+                                world_size=2, cwd=work, timeout_s=40)
+    expect(not run.timed_out, "With one of two ranks missing, train.py was still waiting after 40 s and had to be killed. "
+                              "Pass timeout=timedelta(seconds=args.timeout_s) to dist.init_process_group, so a rank that "
+                              "never joins fails in seconds instead of after the 30-minute default.")
+    expect(not run.ok, "train.py finished although rank 1 of 2 never started, so it never joined a process group. "
+                       "Call dist.init_process_group(backend, timeout=...) first: it waits for every rank.")
+    expect(run.elapsed_s < 30, f"train.py gave up only after {run.elapsed_s:.0f} s with --timeout-s 5. "
+                               "Pass args.timeout_s to init_process_group as timedelta(seconds=args.timeout_s).")
+
+
+@pytest.mark.gpu
+def test_trains_on_cuda_with_nccl_and_bf16_autocast(lab, lab_tmp, record_property):
+    """On one GPU, does the same script pick NCCL, compute in bfloat16 under autocast, converge, and how fast is it?"""
+    work = lab_tmp / "gpu"
+    work.mkdir(exist_ok=True)
+    run = torchrun.run(lab.file("train.py"), ["--epochs", EPOCHS, "--device", "cuda", "--debug-dir", work / "debug",
+                                              "--checkpoint-dir", work / "ck"], nproc=1, cwd=work, timeout_s=300)
+    expect(run.ok, run.failure("`torchrun --nproc-per-node=1 train.py --device cuda`"))
+    rec = json.loads((work / "debug" / "rank0.json").read_text())
+    expect(rec["backend"] == "nccl", f"On a GPU the script used {rec['backend']!r}; pick 'nccl' when CUDA is available.")
+    expect(rec["dtypes"].get("first_layer") == "torch.bfloat16",
+           f"The first layer computed in {rec['dtypes'].get('first_layer')}, not bfloat16. Wrap the forward pass in "
+           "torch.autocast(device_type='cuda', dtype=torch.bfloat16).")
+    rows = metric_lines(run.stdout.get(0, ""))
+    expect(rows and rows[-1]["accuracy"] >= MIN_ACCURACY, f"On the GPU the run reached {rows[-1]['accuracy'] if rows else 'no'} "
+                                                          f"accuracy, below {MIN_ACCURACY}.")
+    big = ["--epochs", 3, "--device", "cuda", "--samples", 262144, "--features", 1024, "--hidden", 4096,
+           "--batch-size", 4096, "--checkpoint-dir", work / "ck-big"]
+    for precision in ("fp32", "bf16"):
+        bench = torchrun.run(lab.file("train.py"), [*big, "--precision", precision], nproc=1, cwd=work, timeout_s=300)
+        expect(bench.ok, bench.failure(f"the {precision} throughput run"))
+        speed = max(katib.parse_metrics(bench.stdout.get(0, ""), ["samples_per_sec"])["samples_per_sec"] or [0.0])
+        record_property(f"samples_per_sec_{precision}", speed)
+        print(f"GPU throughput, MLP 1024-4096-4096-4, batch 4096, {precision}: {speed:,.0f} samples/s")

@@ -1,0 +1,154 @@
+"""Lab 3.2: the 16-GPU job as a TrainJob (Trainer v2.3.0) and a PyTorchJob (Training Operator v1.9.4)."""
+
+import pytest
+
+from kflab import manifests, registry, trainjobs
+from kflab.failures import CheckFailure, expect
+from kflab.learner import LabTarget
+
+WORLD, GPUS_PER_POD = 16, 4
+RESERVED_ENV = {"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}
+
+
+@pytest.fixture(scope="module")
+def trainjob(lab):
+    return lab.yaml_doc("trainjob.yaml", "TrainJob")
+
+
+@pytest.fixture(scope="module")
+def pytorchjob(lab):
+    return lab.yaml_doc("pytorchjob.yaml", "PyTorchJob")
+
+
+@pytest.fixture(scope="module")
+def jobs(trainjob, pytorchjob):
+    return {"trainjob.yaml": trainjobs.trainjob(trainjob), "pytorchjob.yaml": trainjobs.pytorchjob(pytorchjob)}
+
+
+@pytest.fixture(scope="module")
+def train_py_parser(lab):
+    """Lab 3.1's argument parser (given code): the flags train.py really accepts."""
+    lab31 = LabTarget(registry.get("3.1"), lab.root)
+    module = lab31.module("train.py")
+    with lab.code("building train.py's argument parser (lab 3.1)"):
+        parser = lab31.attr(module, "build_parser")()
+
+    def error(message):
+        raise ValueError(message)
+
+    parser.error = error
+    return parser
+
+
+def schema_problems(obj, name: str, crd: str) -> None:
+    found = manifests.problems(obj)
+    expect(not found, f"{name} does not match the pinned {crd} schema:\n  - " + "\n  - ".join(found[:8]) +
+                      "\nFix those fields (the schema is the CRD the cluster installs, so it refuses the same ones).")
+
+
+def test_trainjob_matches_the_pinned_trainer_crd(trainjob):
+    """Is trainjob.yaml valid against Trainer v2.3.0's TrainJob CRD, unknown fields included?"""
+    schema_problems(trainjob, "trainjob.yaml", "Trainer TrainJob")
+
+
+def test_pytorchjob_matches_the_pinned_training_operator_crd(pytorchjob):
+    """Is pytorchjob.yaml valid against Training Operator v1.9.4's PyTorchJob CRD?"""
+    schema_problems(pytorchjob, "pytorchjob.yaml", "Training Operator PyTorchJob")
+
+
+def test_trainjob_runs_on_the_torch_distributed_runtime(trainjob):
+    """Does the TrainJob reference the ClusterTrainingRuntime `torch-distributed`?"""
+    ref = (trainjob.get("spec") or {}).get("runtimeRef") or {}
+    expect(ref.get("name") == "torch-distributed",
+           f"spec.runtimeRef names {ref.get('name')!r}, not 'torch-distributed'. The runtime supplies the JobSet template "
+           "and the torch policy that starts torchrun in every node.")
+    expect(ref.get("kind", "ClusterTrainingRuntime") == "ClusterTrainingRuntime",
+           f"spec.runtimeRef.kind is {ref.get('kind')!r}; torch-distributed is a ClusterTrainingRuntime (cluster-wide).")
+
+
+def test_pytorchjob_has_one_master_and_three_workers(pytorchjob, jobs):
+    """Does the PyTorchJob have Master (1 replica) and Worker (3 replicas), each with a container named pytorch?"""
+    specs = (pytorchjob.get("spec") or {}).get("pytorchReplicaSpecs") or {}
+    counts = {role: (spec or {}).get("replicas") for role, spec in specs.items()}
+    expect(counts == {"Master": 1, "Worker": 3},
+           f"pytorchReplicaSpecs has {counts or 'no replicas'}, not Master: 1 and Worker: 3. The Master hosts rank 0 and the "
+           "rendezvous (the webhook allows exactly one); the Workers make up the rest of the 4 pods.")
+    for role, spec in specs.items():
+        names = [c.get("name") for c in (((spec or {}).get("template") or {}).get("spec") or {}).get("containers") or []]
+        expect("pytorch" in names, f"The {role} pods have no container named `pytorch` (they have {names}). "
+                                   "The operator injects the rendezvous variables into the container of that name.")
+
+
+def test_every_pod_has_four_gpus_one_per_process(jobs):
+    """Does every training pod set an nvidia.com/gpu limit equal to its processes per node?"""
+    for name, job in jobs.items():
+        expect(job["gpus_per_node"] == GPUS_PER_POD,
+               f"{name}: each training pod asks for {job['gpus_per_node'] or 'no'} GPUs. Set `nvidia.com/gpu: {GPUS_PER_POD}` "
+               "under limits (resourcesPerNode in a TrainJob, every replica's resources in a PyTorchJob).")
+        expect(job["procs_per_node"] == job["gpus_per_node"],
+               f"{name} starts {job['procs_per_node']} processes per pod on {job['gpus_per_node']} GPUs. NCCL gives each "
+               "process its own GPU: make the processes per node equal the GPUs per pod.")
+
+
+def test_both_jobs_describe_a_world_of_16_processes(jobs):
+    """Do the TrainJob (numNodes × numProcPerNode) and the PyTorchJob (replicas × nprocPerNode) both make 16 ranks?"""
+    for name, job in jobs.items():
+        expect(job["world_size"] == WORLD,
+               f"{name} launches {job['nodes'] or '?'} node(s) × {job['procs_per_node'] or '?'} process(es) = "
+               f"{job['world_size'] or 'an unknown number of'} ranks, not {WORLD}. TrainJob: numNodes × numProcPerNode; PyTorchJob: (Master + Worker replicas) × nprocPerNode.")
+
+
+def test_commands_launch_train_py_with_torchrun(jobs, train_py_parser):
+    """Does every container run `torchrun ... train.py` with options torchrun and train.py both accept?"""
+    for name, job in jobs.items():
+        launch = job["launch"]
+        expect(launch.error is None, f"{name}: {launch.error}. Launch with `torchrun /workspace/train.py ...`; "
+                                     "`python -m torch.distributed.launch` is the deprecated launcher.")
+        expect(launch.script and launch.script.endswith("train.py"),
+               f"{name}: torchrun runs {launch.script!r}, not train.py. Put the script's path right after torchrun's options.")
+        try:
+            train_py_parser.parse_args(launch.script_args)
+        except ValueError as exc:
+            raise CheckFailure(f"{name}: train.py refuses its arguments {launch.script_args}: {exc}. Use only the flags "
+                               "train.py defines (python train.py --help lists them).") from None
+    for container in jobs["pytorchjob.yaml"]["containers"]:
+        other = trainjobs.parse([*(container.get("command") or []), *(container.get("args") or [])])
+        expect(other.script_args == jobs["pytorchjob.yaml"]["launch"].script_args and other.script == jobs["pytorchjob.yaml"]["launch"].script,
+               "pytorchjob.yaml: the Master and the Workers run different commands. Every rank must run the same script "
+               "with the same arguments, or the collectives will not match.")
+
+
+def command_words(obj) -> list[str]:
+    """Every command and args entry anywhere in a manifest."""
+    words, stack = [], [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("command", "args") and isinstance(value, list):
+                    words += [str(v) for v in value]
+                else:
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return words
+
+
+def test_nccl_timeout_is_set_in_code_not_by_a_flag(trainjob, pytorchjob):
+    """Is there no made-up `--nccl-timeout` flag, and are torchrun's PET_* variables left to the operators?"""
+    for name, obj in (("trainjob.yaml", trainjob), ("pytorchjob.yaml", pytorchjob)):
+        made_up = sorted({w for w in command_words(obj) if "nccl" in w.lower()})
+        expect(not made_up, f"{name} passes {made_up}: no such flag exists in torchrun or train.py. The NCCL timeout is the "
+                            "`timeout=` of dist.init_process_group in train.py; pass --timeout-s to change it.")
+    env = {e.get("name") for e in ((trainjob.get("spec") or {}).get("trainer") or {}).get("env") or []}
+    expect(not env & RESERVED_ENV, f"trainjob.yaml sets {sorted(env & RESERVED_ENV)} by hand. Trainer reserves these "
+                                   "torchrun variables and rejects the TrainJob; numNodes and numProcPerNode set them.")
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("kind", ["TrainJob", "PyTorchJob"])
+def test_manifest_passes_a_server_side_dry_run(kind, trainjob, pytorchjob, cluster, namespace):
+    """Does the API server (with the Trainer and Training Operator CRDs) accept the manifest in a dry run?"""
+    obj = trainjob if kind == "TrainJob" else pytorchjob
+    reason = cluster.dry_run(obj, namespace)
+    expect(reason is None, f"The API server refused the {kind}: {reason}")

@@ -1,0 +1,209 @@
+"""Lab 3.3: a Katib Experiment (experiment.yaml) with TPE, validated offline and run locally with `kflab tune`."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+
+from kflab import katib, manifests, tune, tune_report, tune_trials
+from kflab.failures import CheckFailure, expect
+from kflab.tune_search import TuneError
+
+MAX_TRIALS, PARALLEL, MARGIN = 4, 2, 0.10
+FLAGS = {"--lr": "the learning rate", "--batch-size": "the batch size"}
+
+
+@pytest.fixture(scope="module")
+def experiment(lab):
+    return lab.yaml_doc("experiment.yaml", "Experiment")
+
+
+@pytest.fixture(scope="module")
+def spec(experiment):
+    spec = experiment.get("spec")
+    expect(isinstance(spec, dict), "experiment.yaml has no `spec:` mapping. Start from the starter file.")
+    return spec
+
+
+@pytest.fixture(scope="module")
+def train_parser(lab):
+    """The given train.py's argument parser: the flags a trial may pass."""
+    module = lab.module("train.py")
+    with lab.code("building train.py's argument parser"):
+        parser = lab.attr(module, "build_parser")()
+
+    def error(message):
+        raise ValueError(message)
+
+    parser.error = error
+    return parser
+
+
+def flag_parameters(spec) -> dict[str, dict]:
+    """Which search parameter each train.py flag receives, read from the trial command and the references."""
+    template = spec.get("trialTemplate") or {}
+    refs = {tp.get("name"): tp.get("reference") for tp in template.get("trialParameters") or []}
+    params = {p.get("name"): p for p in spec.get("parameters") or [] if isinstance(p, dict)}
+    words = [str(w) for w in katib_words(template.get("trialSpec") or {})]
+    found = {}
+    for i, word in enumerate(words):
+        flag, _, value = word.partition("=")
+        if not value and i + 1 < len(words):
+            value = words[i + 1]
+        names = katib.REFERENCE.findall(value)
+        if flag.startswith("--") and names and refs.get(names[0]) in params:
+            found[flag] = params[refs[names[0]]]
+    return found
+
+
+def katib_words(trial_spec) -> list[str]:
+    try:
+        argv, _ = tune_trials.command(trial_spec, "training-container")
+        return argv
+    except TuneError:
+        return []
+
+
+def test_experiment_matches_the_katib_api_models(experiment):
+    """Does experiment.yaml parse with kubeflow-katib-api's V1beta1Experiment, with no unknown fields?"""
+    found = katib.model_problems(experiment)
+    expect(not found, "experiment.yaml does not fit Katib's Experiment model:\n  - " + "\n  - ".join(found[:8]) +
+                      "\nFix those fields; Katib's controller reads the spec with the same types.")
+
+
+def test_katib_webhook_would_accept_the_experiment(experiment):
+    """Does the Experiment pass the rules of Katib's validating webhook (limits, parameters, trial template)?"""
+    found = katib.semantic_problems(experiment)
+    expect(not found, "Katib's webhook would refuse experiment.yaml:\n  - " + "\n  - ".join(found[:8]))
+
+
+def test_objective_maximizes_accuracy_with_a_goal(spec):
+    """Does the objective maximize `accuracy` and stop at a goal between 0 and 1?"""
+    obj = spec.get("objective") or {}
+    expect(obj.get("type") == "maximize" and obj.get("objectiveMetricName") == "accuracy",
+           f"The objective is {obj.get('type')!r} {obj.get('objectiveMetricName')!r}; it should maximize 'accuracy', the "
+           "name train.py prints (`accuracy=0.91`).")
+    goal = obj.get("goal")
+    expect(isinstance(goal, (int, float)) and 0 < goal <= 1,
+           f"spec.objective.goal is {goal!r}. Set a number such as 0.95: the Experiment stops once a trial reaches it.")
+
+
+def test_algorithm_is_tpe(spec):
+    """Is the search algorithm `tpe`, spelled as Katib spells it?"""
+    name = (spec.get("algorithm") or {}).get("algorithmName")
+    if isinstance(name, str) and name.lower() == "tpe" and name != "tpe":
+        raise CheckFailure(f"algorithmName is {name!r}. Katib's names are case-sensitive: write `tpe`.")
+    expect(name == "tpe", f"algorithmName is {name!r}, not `tpe` (Tree-structured Parzen Estimator).")
+
+
+def test_search_space_tunes_lr_batch_size_and_one_more(spec):
+    """Are two or three parameters searched, with trials passing them to --lr and --batch-size?"""
+    params = [p for p in spec.get("parameters") or [] if isinstance(p, dict)]
+    expect(2 <= len(params) <= 3, f"spec.parameters lists {len(params)} parameter(s). Search the learning rate, the batch "
+                                  "size and one more (momentum), three at most, so a few trials cover the space.")
+    fed = flag_parameters(spec)
+    for flag, what in FLAGS.items():
+        expect(flag in fed, f"No trial parameter reaches train.py's {flag} ({what}). Declare it in spec.parameters, give it "
+                            "a trialParameter, and pass `{flag}=${{trialParameters.NAME}}` in the command.")
+    expect(fed["--lr"].get("parameterType") == "double",
+           f"The learning rate is a {fed['--lr'].get('parameterType')!r} parameter; make it `double`.")
+    expect(fed["--batch-size"].get("parameterType") in ("int", "discrete", "categorical"),
+           f"The batch size is a {fed['--batch-size'].get('parameterType')!r} parameter; make it `int` (whole samples).")
+
+
+def test_trial_limits_are_set_and_consistent(spec):
+    """Are maxTrialCount, parallelTrialCount and maxFailedTrialCount set, with parallel and failed within the max?"""
+    limits = {k: spec.get(k) for k in ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount")}
+    missing = [k for k, v in limits.items() if not isinstance(v, int)]
+    expect(not missing, f"Set {', '.join(missing)} in spec: without them an Experiment runs until its goal, however long.")
+    expect(limits["parallelTrialCount"] <= limits["maxTrialCount"] and 0 < limits["maxFailedTrialCount"] <= limits["maxTrialCount"],
+           f"The limits are {limits}: parallelTrialCount and maxFailedTrialCount must be positive and at most maxTrialCount.")
+
+
+def test_every_trial_parameter_resolves(spec):
+    """Does every trialParameter reference a search parameter and appear in the command, and nothing else?"""
+    found = [p for p in katib.semantic_problems({"metadata": {"name": "x"}, "spec": spec}) if "trialTemplate" in p]
+    expect(not found, "The trial template and its parameters do not match:\n  - " + "\n  - ".join(found[:6]))
+
+
+def test_metrics_collector_is_stdout(spec):
+    """Is the metrics collector StdOut, the one that reads `accuracy=0.91` lines?"""
+    kind = ((spec.get("metricsCollectorSpec") or {}).get("collector") or {}).get("kind")
+    expect(kind == "StdOut", f"metricsCollectorSpec.collector.kind is {kind!r}. Set `StdOut`: train.py prints its metrics.")
+
+
+def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
+    """Substituted with sample values, is the trialSpec a valid batch Job whose container runs train.py's real flags?"""
+    template = spec.get("trialTemplate") or {}
+    trial_spec = template.get("trialSpec") or {}
+    expect(trial_spec.get("kind") == "Job" and trial_spec.get("apiVersion") == "batch/v1",
+           "The trialSpec should be a `batch/v1` `Job`: Katib runs each trial as one.")
+    params = {p.get("name"): p for p in spec.get("parameters") or [] if isinstance(p, dict)}
+    sample = {n: ((p.get("feasibleSpace") or {}).get("list") or [(p.get("feasibleSpace") or {}).get("min", "1")])[0]
+              for n, p in params.items()}
+    try:
+        job = katib.substitute(trial_spec, [tp for tp in template.get("trialParameters") or [] if tp.get("reference") in sample], sample)
+        argv, _ = tune_trials.command(job, template.get("primaryContainerName", ""))
+    except (TuneError, KeyError, ValueError) as exc:
+        raise CheckFailure(f"The trial template cannot be turned into a trial: {exc}") from None
+    job = copy.deepcopy(job)
+    job.setdefault("metadata", {})["name"] = "trial"
+    found = manifests.core_problems(job) or []
+    expect(not found, "The trialSpec is not a valid Job:\n  - " + "\n  - ".join(found))
+    expect("train.py" in argv, f"The training container runs {argv}, not train.py.")
+    args = argv[argv.index("train.py") + 1:]
+    expect(any(katib.REFERENCE.search(str(a)) for a in katib_words(trial_spec)),
+           "The command passes no ${trialParameters...} to train.py, so every trial would train the same way.")
+    try:
+        train_parser.parse_args([str(a) for a in args])
+    except ValueError as exc:
+        raise CheckFailure(f"train.py refuses the trial's arguments {args}: {exc}. Use the flags train.py defines.") from None
+
+
+@pytest.fixture(scope="module")
+def baseline(lab):
+    """train.py with its defaults, run once: the untuned score to beat."""
+    script = lab.file("train.py")
+    proc = subprocess.run([sys.executable, str(script)], cwd=script.parent, capture_output=True, text=True, timeout=180)
+    values = katib.parse_metrics(proc.stdout, ["accuracy"])["accuracy"]
+    expect(proc.returncode == 0 and values, f"train.py (given code) failed with its defaults:\n{proc.stderr[-800:]}")
+    return max(values)
+
+
+@pytest.fixture(scope="module")
+def tuned(lab, lab_tmp, spec):
+    """`kflab tune experiment.yaml --max-trials 4 --parallel 2`, once: the learner's spec with a small budget."""
+    settings = (spec.get("algorithm") or {}).get("algorithmSettings") or []
+    seed = None if any(s.get("name") == "random_state" for s in settings) else 0
+    lines = []
+    try:
+        result = tune.run(lab.file("experiment.yaml"), max_trials=MAX_TRIALS, parallel=PARALLEL, seed=seed,
+                          trial_timeout=180, out=lab_tmp / "tune", echo=lines.append)
+    except TuneError as exc:
+        raise CheckFailure(f"`kflab tune experiment.yaml` refused to run it: {exc}") from None
+    files = tune_report.write(result)
+    return result, files, "\n".join(lines)
+
+
+def test_tuning_beats_the_untuned_baseline(tuned, baseline):
+    """With 4 trials, 2 at a time, does the best trial beat train.py's defaults by 0.10 accuracy or more?"""
+    result, files, log = tuned
+    expect(all(f.exists() for f in files), "kflab tune wrote no results.json or objective.png.")
+    best = result.best
+    expect(best is not None, f"No trial succeeded ({result.reason}). What the trials printed:\n{log[-1500:]}")
+    expect(best.objective >= baseline + MARGIN,
+           f"The best of {len(result.trials)} trials reached accuracy {best.objective:.3f}, but train.py's defaults already "
+           f"reach {baseline:.3f}. Widen the search space (a learning rate from 0.01 to 0.3, momentum from 0.5 to 0.95) "
+           "so the trials can find better settings.")
+
+
+@pytest.mark.cluster
+def test_experiment_passes_a_server_side_dry_run(experiment, cluster, namespace):
+    """Does the API server (with Katib's CRD) accept the Experiment in a dry run, as Katib's webhook would?"""
+    reason = cluster.dry_run(experiment, namespace)
+    expect(reason is None, f"The API server refused the Experiment: {reason}")
+    # Katib's CRD keeps the spec schemaless, so the API server alone accepts almost anything;
+    # on a cluster Katib's validating webhook applies the rules below.
+    found = katib.problems(experiment)
+    expect(not found, "The API server accepted it in a dry run, but Katib's webhook would refuse it:\n  - " + "\n  - ".join(found[:6]))

@@ -1,0 +1,235 @@
+"""Lab 3.1: data-parallel training with DistributedDataParallel, launched by torchrun.
+
+Run it on your laptop (CPU, gloo), two processes:
+
+    torchrun --nproc-per-node=2 train.py --epochs 4
+
+On a GPU node the same command uses NCCL and bf16 autocast. torchrun sets RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT for every process; the script
+reads them through `init_process_group`. Check your work with `kflab check 3.1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import time
+from contextlib import nullcontext
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+DATA_SEED = 1234  # the data is the same in every process and every run; --seed varies the training
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train a small MLP with DDP (launch with torchrun).")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--batch-size", type=int, default=64, help="per process; the global batch is this times WORLD_SIZE")
+    p.add_argument("--accumulate", type=int, default=1, help="batches per optimizer step (gradient accumulation)")
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--features", type=int, default=32)
+    p.add_argument("--samples", type=int, default=4096, help="training samples (validation: a quarter of that)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout-s", type=int, default=300, help="how long a rendezvous or collective waits for a missing rank")
+    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+    p.add_argument("--precision", choices=("bf16", "tf32", "fp32"), default="bf16", help="on a GPU; the CPU trains in fp32")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--debug-dir", default=None, help="write one record per rank for the checks (parameter digest, samples seen)")
+    return p
+
+
+class SyntheticClasses(Dataset):
+    """A seeded 4-class problem: a linear rule plus a smooth non-linear part. No download."""
+
+    def __init__(self, n: int, features: int, split: str, device: torch.device):
+        g = torch.Generator().manual_seed(DATA_SEED)
+        w = torch.randn(features, 16, generator=g) / features**0.5
+        v = torch.randn(16, 4, generator=g)
+        offset = 0 if split == "train" else 1
+        x = torch.randn(n, features, generator=torch.Generator().manual_seed(DATA_SEED + 1 + offset))
+        self.y = (3 * x @ w[:, :4] + 0.5 * torch.tanh(x @ w) @ v).argmax(1).to(device)
+        self.x = x.to(device)
+        self.epoch, self.seen = 0, {}  # which samples this process read, per epoch (for the checks)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitems__(self, indices: list[int]):
+        # One fetch per batch (not per sample), so the data pipeline keeps up with a GPU.
+        self.seen.setdefault(self.epoch, []).extend(indices)
+        idx = torch.as_tensor(indices, device=self.x.device)
+        return self.x[idx], self.y[idx]
+
+
+def make_loader(dataset: Dataset, batch_size: int, sampler=None, shuffle: bool = False) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle, collate_fn=lambda batch: batch)
+
+
+def make_model(features: int, hidden: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 4))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # seeds the CPU and every CUDA device
+
+
+# --8<-- [start:setup]
+def setup_distributed(args) -> tuple[int, int, torch.device]:
+    """Join the process group that torchrun describes in the environment."""
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    backend = "nccl" if use_cuda else "gloo"  # NCCL only runs on GPUs; gloo runs on CPUs
+    # The timeout bounds the rendezvous and every collective: a rank that never
+    # joins makes the others fail after timeout_s instead of hanging for 10-30 minutes.
+    dist.init_process_group(backend, timeout=timedelta(seconds=args.timeout_s),
+                            device_id=device if use_cuda else None)
+    return dist.get_rank(), dist.get_world_size(), device
+# --8<-- [end:setup]
+
+
+# --8<-- [start:epoch]
+def train_one_epoch(model, loader, opt, device: torch.device, precision: str, accumulate: int = 1) -> tuple[float, float]:
+    """One pass over this rank's shard; returns the mean loss over all ranks and global samples/s."""
+    model.train()
+    total = torch.zeros(2, device=device)  # summed loss, samples
+    start = time.perf_counter()
+    for step, (x, y) in enumerate(loader, 1):
+        last = step % accumulate == 0 or step == len(loader)
+        # --8<-- [start:accumulate]
+        # Between optimizer steps, no_sync() skips DDP's all-reduce: gradients add up locally
+        # and are averaged across ranks once, in the backward pass of the last batch.
+        with nullcontext() if last or not isinstance(model, DDP) else model.no_sync():
+            # bf16 autocast runs matmuls in bfloat16 on the GPU; weights and the optimizer stay fp32.
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                                enabled=device.type == "cuda" and precision == "bf16"):
+                loss = nn.functional.cross_entropy(model(x), y)
+            (loss / accumulate).backward()  # DDP all-reduces the gradients here, overlapped with the backward pass
+        if last:
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        # --8<-- [end:accumulate]
+        total += torch.stack([loss.detach().float() * len(y), torch.tensor(float(len(y)), device=device)])
+    dist.all_reduce(total)  # every rank saw a different shard: sum over all of them
+    elapsed = time.perf_counter() - start
+    return (total[0] / total[1]).item(), total[1].item() / elapsed
+# --8<-- [end:epoch]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: SyntheticClasses) -> float:
+    model.eval()
+    return (model(data.x).argmax(1) == data.y).float().mean().item()
+
+
+# --8<-- [start:checkpoint]
+def save_checkpoint(path: Path, epoch: int, model: DDP, opt) -> None:
+    """Rank 0 only: every rank holds the same weights, so one copy is enough."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"epoch": epoch, "model": model.module.state_dict(), "optimizer": opt.state_dict()}, tmp)
+    tmp.replace(path)  # atomic: a crash mid-write never leaves a broken checkpoint behind
+
+
+def load_checkpoint(path: Path, model: DDP, opt, device: torch.device) -> int:
+    """Every rank loads the same file; returns the first epoch still to run."""
+    state = torch.load(path, map_location=device)
+    model.module.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    return state["epoch"] + 1
+# --8<-- [end:checkpoint]
+
+
+def watch_dtype(model: nn.Module) -> dict:
+    """Record the dtype the first layer computes in (bfloat16 under autocast), for the checks."""
+    seen = {}
+    first = next(m for m in model.modules() if isinstance(m, nn.Linear))
+
+    def hook(module, inputs, output):  # returns None, so the output is left unchanged
+        seen.setdefault("first_layer", str(output.dtype))
+
+    first.register_forward_hook(hook)
+    return seen
+
+
+def write_debug(folder: str, model: nn.Module, data: SyntheticClasses, dtypes: dict) -> None:
+    """One JSON record per rank: what the checks compare across ranks."""
+    params = model.module if isinstance(model, DDP) else model
+    digest = hashlib.sha256()
+    for t in params.state_dict().values():
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    record = {
+        "rank": int(os.environ.get("RANK", 0)),
+        "world_size": dist.get_world_size() if dist.is_initialized() else 1,
+        "backend": dist.get_backend() if dist.is_initialized() else None,
+        "param_sha256": digest.hexdigest(),
+        "indices": {str(e): idx for e, idx in data.seen.items()},
+        "dtypes": dtypes,
+    }
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / f"rank{record['rank']}.json").write_text(json.dumps(record))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    seed_everything(args.seed)
+    if args.precision == "tf32":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    rank, world_size, device = setup_distributed(args)
+
+    train_set = SyntheticClasses(args.samples, args.features, "train", device)
+    val_set = SyntheticClasses(args.samples // 4, args.features, "val", device)
+    # --8<-- [start:loop]
+    # Each rank reads a different 1/WORLD_SIZE of the data; the same seed on every
+    # rank makes the shards disjoint.
+    sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed)
+    loader = make_loader(train_set, args.batch_size, sampler=sampler)
+
+    net = make_model(args.features, args.hidden).to(device)
+    dtypes = watch_dtype(net)
+    # DDP broadcasts rank 0's weights at construction, then averages gradients every step.
+    model = DDP(net, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+
+    ckpt = Path(args.checkpoint_dir) / "checkpoint.pt"
+    start = 1
+    if args.resume and ckpt.exists():
+        start = load_checkpoint(ckpt, model, opt, device)
+        if rank == 0:
+            print(f"resumed from {ckpt} at epoch {start}", flush=True)
+
+    for epoch in range(start, args.epochs + 1):
+        sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+        train_set.epoch = epoch
+        loss, samples_per_s = train_one_epoch(model, loader, opt, device, args.precision, args.accumulate)
+        accuracy = evaluate(net, val_set)
+        if rank == 0:  # one log and one checkpoint per job, not one per process
+            print(f"epoch={epoch} loss={loss:.4f} accuracy={accuracy:.4f} samples_per_sec={samples_per_s:.1f}", flush=True)
+            save_checkpoint(ckpt, epoch, model, opt)
+    # --8<-- [end:loop]
+
+    if args.debug_dir:
+        write_debug(args.debug_dir, model, train_set, dtypes)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

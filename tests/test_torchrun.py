@@ -1,0 +1,69 @@
+"""kflab.torchrun turns a distributed run that hangs into a sentence, within a bounded time."""
+
+import os
+import textwrap
+import time
+
+from kflab import torchrun
+
+SLEEPER = """\
+import os, time
+from pathlib import Path
+Path(f"pid-{os.environ['RANK']}").write_text(str(os.getpid()))
+time.sleep(600)
+"""
+
+WAITER = """\
+import datetime, torch.distributed as dist
+dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=3))
+print("joined")
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_a_hanging_run_is_stopped_with_its_whole_process_group(tmp_path):
+    start = time.monotonic()
+    run = torchrun.run(write(tmp_path, "sleeper.py", SLEEPER), nproc=2, cwd=tmp_path, timeout_s=8)
+    assert run.timed_out and time.monotonic() - start < 30
+    assert "was still running after 8 s" in run.failure("`torchrun sleeper.py`")
+    pids = [int((tmp_path / f"pid-{r}").read_text()) for r in (0, 1)]
+    for pid in pids:  # both ranks were killed with the launcher, none is left behind
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        assert not alive, f"rank process {pid} survived the timeout"
+
+
+def test_a_node_that_never_joins_ends_at_the_rendezvous_timeout(tmp_path):
+    start = time.monotonic()
+    run = torchrun.run(write(tmp_path, "hi.py", "print('hi')\n"), nproc=1, nnodes=2, cwd=tmp_path,
+                       join_timeout_s=3, timeout_s=60)
+    assert not run.timed_out and not run.ok and time.monotonic() - start < 30
+    assert "RendezvousTimeoutError" in run.output
+    assert "failed with exit status" in run.failure("`torchrun hi.py`")
+
+
+def test_a_rank_alone_gives_up_after_its_process_group_timeout(tmp_path):
+    run = torchrun.run_one_rank(write(tmp_path, "waiter.py", WAITER), world_size=2, cwd=tmp_path, timeout_s=40)
+    assert not run.timed_out and not run.ok and run.elapsed_s < 30
+    assert "1/2 clients joined" in run.output
+
+
+def test_tracebacks_keep_only_the_learners_frames(tmp_path):
+    text = textwrap.dedent(f"""\
+        [rank1]: Traceback (most recent call last):
+        [rank1]:   File "{tmp_path}/train.py", line 9, in <module>
+        [rank1]:     main()
+        [rank1]:   File "/usr/lib/python3/site-packages/torch/x.py", line 3, in f
+        [rank1]:     raise RuntimeError("boom")
+        [rank1]: RuntimeError: boom
+        """)
+    trimmed = torchrun.trim_traceback(text, (tmp_path,))
+    assert "train.py" in trimmed and "torch/x.py" not in trimmed and trimmed.endswith("RuntimeError: boom")
