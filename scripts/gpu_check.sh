@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The GPU path of lab 3.1, for a maintainer on a machine with an NVIDIA GPU.
+# Needs only python3 with torch and pytest (no virtualenv, no kfp, no cluster):
+#   1. the `gpu`-marked check on the solution: NCCL, bf16 autocast, convergence, and the
+#      fp32/bf16 throughput it prints;
+#   2. an fp32 / TF32 / bf16 throughput sweep of train.py on one GPU, written as JSON.
+#
+# Usage: scripts/gpu_check.sh [OUT.json]          (default: gpu-throughput.json)
+#        scripts/gpu_check.sh --smoke [OUT.json]  (no GPU: the same sweep on the CPU, to test the plumbing)
+# Put the figures it writes in docs/stage3/gpu-training.md ("This course's own figures").
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+python=${PYTHON:-python3}
+device=cuda
+if [[ "${1:-}" == "--smoke" ]]; then device=cpu; shift; fi
+out=${1:-gpu-throughput.json}
+export PYTHONPATH="${PWD}/checks${PYTHONPATH:+:${PYTHONPATH}}"
+
+"$python" - <<'PY'
+import torch
+print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, GPUs: "
+      + (", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "none"))
+PY
+
+if [[ "$device" == cuda ]]; then
+  "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "no CUDA GPU is visible; use --smoke to test on the CPU")'
+  echo "==> the gpu check (lab 3.1, solution)"
+  "$python" -m pytest checks/stage3/test_01_ddp_training.py --target solutions -m gpu \
+    -p no:cacheprovider --no-progress -s -q -o addopts=""
+fi
+
+echo "==> fp32 / TF32 / bf16 throughput on $device"
+"$python" -m kflab.bench_training gpu --device "$device" --out "$out"
+echo "wrote $out"
