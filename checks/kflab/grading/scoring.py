@@ -32,7 +32,8 @@ def lab_result(lab: Lab, checks: dict[str, dict], status: str = "ok", reason: st
             "points": round(share if check["outcome"] == "passed" else 0.0, 2),
             "max_points": round(share, 2),
         }
-    points = sum(c["points"] for c in scored.values())
+    passed = sum(w for n, w in counted.items() if checks[n]["outcome"] == "passed")
+    points = lab.points * passed / total_weight if total_weight else 0.0  # rounded once, not per checkpoint
     if not counted and status == "ok":
         reason = reason or ("no checkpoint ran here (all were skipped)" if checks else "no checkpoint was selected")
     return {"status": status, "reason": reason, "points": round(points, 2), "max_points": lab.points, "checks": scored}
