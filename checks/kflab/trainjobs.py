@@ -31,9 +31,18 @@ class Launch:
     error: str | None = None
 
 
+def as_list(value) -> list:
+    """A manifest list, or [] when the field holds something else (the schema check reports that)."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def parse(argv: list[str]) -> Launch:
     """Split `torchrun [options] script [args]` (or `python -m torch.distributed.run ...`) with torchrun's parser."""
-    argv = [str(a) for a in argv or []]
+    argv = [str(a) for a in as_list(argv)]
     if argv[:1] == ["torchrun"]:
         rest = argv[1:]
     elif len(argv) >= 3 and argv[0].startswith("python") and argv[1:3] == ["-m", "torch.distributed.run"]:
@@ -59,8 +68,8 @@ def parse(argv: list[str]) -> Launch:
 
 def gpus(resources: dict | None) -> int:
     """GPUs a container asks for (limits; requests must equal limits for extended resources)."""
-    resources = resources or {}
-    value = (resources.get("limits") or {}).get(GPU, (resources.get("requests") or {}).get(GPU, 0))
+    resources = as_dict(resources)
+    value = as_dict(resources.get("limits")).get(GPU, as_dict(resources.get("requests")).get(GPU, 0))
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -95,24 +104,25 @@ def _world(launch: Launch, nodes, procs) -> dict:
 
 def trainjob(obj: dict) -> dict:
     """Nodes, processes per node, GPUs per node, world size and launch of a TrainJob."""
-    trainer = (obj.get("spec") or {}).get("trainer") or {}
-    gpu = gpus(trainer.get("resourcesPerNode"))
-    launch = parse([*(trainer.get("command") or []), *(trainer.get("args") or [])])
-    nodes = trainer.get("numNodes", 1)  # torch-distributed's mlPolicy.numNodes is 1
+    trainer = as_dict(as_dict(obj.get("spec")).get("trainer"))
+    gpu = gpus(as_dict(trainer.get("resourcesPerNode")))
+    launch = parse([*as_list(trainer.get("command")), *as_list(trainer.get("args"))])
+    nodes = _nodes(trainer.get("numNodes", 1))  # torch-distributed's mlPolicy.numNodes is 1
     out = _world(launch, nodes, _procs(trainer.get("numProcPerNode"), gpu))
     return {**out, "gpus_per_node": gpu, "launch": launch}
 
 
 def pytorchjob(obj: dict) -> dict:
-    """The same for a PyTorchJob: nodes are all replicas, Master and Worker alike."""
-    spec = obj.get("spec") or {}
-    replicas = spec.get("pytorchReplicaSpecs") or {}
-    nodes = sum(int((r or {}).get("replicas", 1)) for r in replicas.values()) if replicas else None
-    containers = [c for r in replicas.values() for c in ((((r or {}).get("template") or {}).get("spec") or {}).get("containers") or [])
-                  if c.get("name") == "pytorch"]
-    per_node = {gpus(c.get("resources")) for c in containers}
+    """The same for a PyTorchJob: nodes are all replicas, Master and Worker alike (each defaults to 1)."""
+    spec = as_dict(obj.get("spec"))
+    replicas = {k: as_dict(v) for k, v in as_dict(spec.get("pytorchReplicaSpecs")).items()}
+    counts = [_nodes(r.get("replicas", 1)) for r in replicas.values()]
+    nodes = sum(counts) if counts and None not in counts else None
+    containers = [c for r in replicas.values() for c in as_list(as_dict(as_dict(r.get("template")).get("spec")).get("containers"))
+                  if isinstance(c, dict) and c.get("name") == "pytorch"]
+    per_node = {gpus(as_dict(c.get("resources"))) for c in containers}
     gpu = per_node.pop() if len(per_node) == 1 else 0
     first = containers[0] if containers else {}
-    launch = parse([*(first.get("command") or []), *(first.get("args") or [])])
+    launch = parse([*as_list(first.get("command")), *as_list(first.get("args"))])
     out = _world(launch, nodes, _procs(spec.get("nprocPerNode"), gpu))
     return {**out, "gpus_per_node": gpu, "launch": launch, "containers": containers}

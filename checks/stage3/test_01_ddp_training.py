@@ -22,7 +22,7 @@ def metric_lines(text: str) -> list[dict]:
     return rows
 
 
-def launch(lab, workdir: Path, args: list, timeout_s: float = 150, **kw) -> torchrun.Launch:
+def launch(lab, workdir: Path, args: list, timeout_s: float = 120, **kw) -> torchrun.Launch:
     workdir.mkdir(parents=True, exist_ok=True)
     run = torchrun.run(lab.file("train.py"), [*args, "--checkpoint-dir", workdir / "checkpoints"],
                        nproc=2, cwd=workdir, timeout_s=timeout_s, **kw)
@@ -160,6 +160,9 @@ def test_a_missing_rank_fails_within_the_timeout(lab, lab_tmp):
                               "never joins fails in seconds instead of after the 30-minute default.")
     expect(not run.ok, "train.py finished although rank 1 of 2 never started, so it never joined a process group. "
                        "Call dist.init_process_group(backend, timeout=...) first: it waits for every rank.")
+    expect("timed out" in run.output.lower(),
+           "train.py failed, but not by timing out while it waited for rank 1. Fix this error first:\n"
+           + torchrun.trim_traceback(run.output, run.roots))
     expect(run.elapsed_s < 30, f"train.py gave up only after {run.elapsed_s:.0f} s with --timeout-s 5. "
                                "Pass args.timeout_s to init_process_group as timedelta(seconds=args.timeout_s).")
 

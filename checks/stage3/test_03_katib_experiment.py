@@ -45,7 +45,7 @@ def flag_parameters(spec) -> dict[str, dict]:
     template = spec.get("trialTemplate") or {}
     refs = {tp.get("name"): tp.get("reference") for tp in template.get("trialParameters") or []}
     params = {p.get("name"): p for p in spec.get("parameters") or [] if isinstance(p, dict)}
-    words = [str(w) for w in katib_words(template.get("trialSpec") or {})]
+    words = katib_words(template)
     found = {}
     for i, word in enumerate(words):
         flag, _, value = word.partition("=")
@@ -57,9 +57,10 @@ def flag_parameters(spec) -> dict[str, dict]:
     return found
 
 
-def katib_words(trial_spec) -> list[str]:
+def katib_words(template: dict) -> list[str]:
+    """The primary container's command and args, placeholders still in place ([] if there is none)."""
     try:
-        argv, _ = tune_trials.command(trial_spec, "training-container")
+        argv, _ = tune_trials.command(template.get("trialSpec") or {}, template.get("primaryContainerName", ""))
         return argv
     except TuneError:
         return []
@@ -105,7 +106,7 @@ def test_search_space_tunes_lr_batch_size_and_one_more(spec):
     fed = flag_parameters(spec)
     for flag, what in FLAGS.items():
         expect(flag in fed, f"No trial parameter reaches train.py's {flag} ({what}). Declare it in spec.parameters, give it "
-                            "a trialParameter, and pass `{flag}=${{trialParameters.NAME}}` in the command.")
+                            f"a trialParameter, and pass `{flag}=${{trialParameters.NAME}}` in the command.")
     expect(fed["--lr"].get("parameterType") == "double",
            f"The learning rate is a {fed['--lr'].get('parameterType')!r} parameter; make it `double`.")
     expect(fed["--batch-size"].get("parameterType") in ("int", "discrete", "categorical"),
@@ -151,9 +152,13 @@ def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
     job.setdefault("metadata", {})["name"] = "trial"
     found = manifests.core_problems(job) or []
     expect(not found, "The trialSpec is not a valid Job:\n  - " + "\n  - ".join(found))
-    expect("train.py" in argv, f"The training container runs {argv}, not train.py.")
+    scripts = [a for a in argv if a.endswith("train.py")]
+    expect(scripts, f"The training container runs {argv}, not train.py.")
+    expect(scripts[0] == "train.py",
+           f"The command runs {scripts[0]} by its absolute path. Trials run in the folder that holds train.py (the "
+           "ConfigMap's mount on a cluster, the lab folder with kflab tune): set `workingDir` and run `python3 train.py`.")
     args = argv[argv.index("train.py") + 1:]
-    expect(any(katib.REFERENCE.search(str(a)) for a in katib_words(trial_spec)),
+    expect(any(katib.REFERENCE.search(a) for a in katib_words(template)),
            "The command passes no ${trialParameters...} to train.py, so every trial would train the same way.")
     try:
         train_parser.parse_args([str(a) for a in args])
