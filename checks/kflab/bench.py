@@ -22,6 +22,10 @@ from kflab import checkrun, paths, registry, state
 BENCHMARKS = {
     "stage1": "kflab.bench_stage1:check_stage1_offline",
     "stage2": "kflab.bench:stage2",
+    "ddp_cpu": "kflab.bench_training:ddp_cpu_throughput",
+    "tune": "kflab.bench_training:tune_wall_time",
+    "gpu": "kflab.bench_training:gpu_throughput",
+    "grading": "kflab.grading.bench:grading_stage2",
 }
 
 

@@ -96,7 +96,8 @@ def _extensions():
             if exc.name != name:
                 raise
             continue
-        yield module.register_cli
+        if hasattr(module, "register_cli"):
+            yield module.register_cli
 
 
 def main(argv: list[str] | None = None) -> int:

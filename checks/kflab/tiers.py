@@ -12,7 +12,7 @@ NO_CLUSTER = (
     "no Kubernetes API answers (KUBECONFIG={kc}). Start one with `scripts/cluster up` (Kind, on a laptop) "
     "or `scripts/controlplane up` (no Docker), then rerun."
 )
-NO_GPU = "no CUDA GPU here. These checks run on a machine with an NVIDIA GPU (see docs/gpu.md)."
+NO_GPU = "no CUDA GPU here. These checks run on a machine with an NVIDIA GPU (see docs/stage3/gpu-training.md)."
 
 
 @functools.cache
