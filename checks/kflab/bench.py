@@ -24,7 +24,7 @@ BENCHMARKS = {
     "stage2": "kflab.bench:stage2",
     "ddp_cpu": "kflab.bench_training:ddp_cpu_throughput",
     "tune": "kflab.bench_training:tune_wall_time",
-    "gpu": "kflab.bench_training:gpu_throughput",
+    "gpu": "kflab.bench:gpu",
     "grading": "kflab.grading.bench:grading_stage2",
 }
 
@@ -52,6 +52,14 @@ def stage2() -> dict:
         "targets": {"suite_wall_s": "<= 45", "ratio_suite_to_direct": "<= 1.5"},
         "caching": rerun,
     }
+
+
+def gpu() -> dict:
+    """fp32/TF32/bf16 training throughput on one GPU; a skip line elsewhere."""
+    from kflab import bench_training, tiers
+
+    problem = tiers.unavailable("gpu")
+    return {"skipped": problem} if problem else bench_training.gpu_throughput()
 
 
 def run(names: list[str]) -> dict:
