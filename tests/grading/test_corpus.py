@@ -24,7 +24,7 @@ EXPECTED = {
     "checks_edited": ("ok", 0, "conftest.py"),
     "symlink_outside": ("ok", 0, "/etc/passwd"),
     "reads_solutions": ("ok", 0, "FileNotFoundError"),
-    "missing_lab": ("missing", 0, "no folder stage2/01_lightweight_components"),
+    "missing_lab": ("missing", 0, "none of the labs' folders (stage2/01_lightweight_components)"),
     "non_utf8": ("ok", 0, "not UTF-8 text"),
     "network": ("ok", FULL, ""),
     "archive_dotdot_zip": ("missing", 0, "would be written outside the submission"),

@@ -11,19 +11,19 @@ import time
 from pathlib import Path
 
 import pytest
-from graderkit import LAB, LIMITS, needs_confinement, processes_bounded
+from graderkit import LAB, LIMITS, confined, needs_confinement, processes_bounded
 
 from kflab.grading import confine, corpus, grader
 from kflab.grading.isolate import Box
 
 
-def sandboxed(tmp_path: Path, code: str, limits=LIMITS, network=False) -> tuple[subprocess.CompletedProcess, Box]:
+def sandboxed(tmp_path: Path, code: str, limits=LIMITS, network=False, namespaces=True) -> tuple[subprocess.CompletedProcess, Box]:
     """Run `code` with the venv's Python inside the wrapper, as the grader would."""
     box = Box.make(tmp_path / "work")
     script = box.root / "probe.py"
     script.write_text(textwrap.dedent(code))
     cgroup = confine.PidsCgroup.create(f"test-{tmp_path.name}", limits.max_procs)
-    argv = confine.sandbox_command(box, limits, network, [], cgroup, [sys.executable, str(script)])
+    argv = confine.sandbox_command(box, limits, network, [], cgroup, [sys.executable, str(script)], namespaces)
     try:
         done = subprocess.run(argv, cwd=box.root, capture_output=True, text=True, timeout=60,
                               env={**os.environ, "HOME": str(box.home), "TMPDIR": str(box.tmp)})
@@ -98,8 +98,10 @@ def test_a_fork_loop_stops_at_the_process_limit(tmp_path):
         assert forked < 500, f"RLIMIT_NPROC stops the loop, but it made {forked}"
 
 
-@needs_confinement
-def test_processes_that_leave_the_session_still_end_with_the_command(tmp_path):
+@pytest.mark.parametrize("namespaces", [True, False], ids=["in-a-pid-namespace", "as-subreaper"])
+def test_processes_that_leave_the_session_still_end_with_the_command(tmp_path, namespaces):
+    if namespaces and not confined():
+        pytest.skip("needs the sandbox's namespaces (root)")
     started = time.monotonic()
     done, box = sandboxed(tmp_path, """
         import os, time
@@ -109,7 +111,7 @@ def test_processes_that_leave_the_session_still_end_with_the_command(tmp_path):
                 time.sleep(120)
             os._exit(0)
         print("parent done")
-    """)
+    """, namespaces=namespaces)
     assert "parent done" in done.stdout and time.monotonic() - started < 30, "the daemon did not hold the run open"
     script = str(box.root / "probe.py").encode()
     stray = [pid for pid in confine._pids() if script in _cmdline(pid)]

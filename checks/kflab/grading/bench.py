@@ -33,8 +33,7 @@ class _Sampler(threading.Thread):
         while not self.stop.wait(0.5):
             tree = [self.pid, *confine.descendants(self.pid)]
             self.peak_pss = max(self.peak_pss, confine.memory_mb(tree))
-            rss = sum(int((confine._read(f"/proc/{p}/statm").split() or [0, 0])[1]) for p in tree)
-            self.peak_rss = max(self.peak_rss, rss * resource.getpagesize() / 2**20)
+            self.peak_rss = max(self.peak_rss, confine.rss_mb(tree))
 
 
 def _class(folder: Path, labs, n: int) -> dict[str, str]:
@@ -57,7 +56,7 @@ def _timed(cmd: list[str], cwd: Path) -> tuple[float, _Sampler]:
     return time.perf_counter() - start, sampler
 
 
-def _direct(folder: Path, labs, jobs: int, work: Path) -> float:
+def _direct(subs: list[Path], labs, jobs: int, work: Path) -> float:
     """The same check runs, bare: `python -m pytest <checks> --target=<submission>`, `jobs` at a time."""
     def one(sub: Path) -> None:
         extra = [f"--kflab-report={work / (sub.name + '.json')}", "--no-progress", "-q", "--tb=short"]
@@ -66,7 +65,7 @@ def _direct(folder: Path, labs, jobs: int, work: Path) -> float:
 
     start = time.perf_counter()
     with cf.ThreadPoolExecutor(jobs) as pool:
-        list(pool.map(one, sorted(folder.iterdir())))
+        list(pool.map(one, subs))
     return time.perf_counter() - start
 
 
@@ -78,12 +77,13 @@ def grading_stage2(n: int = 30, jobs: int = 2, timeout: int = 300) -> dict:
         folder = tmp / "class"
         folder.mkdir()
         kinds = _class(folder, labs, n)
-        _direct(folder, labs[:1], 1, tmp)  # warm the page cache for both runs alike
+        subs = sorted(folder.iterdir())
+        _direct(subs[:1], labs[:1], 1, tmp / "warm")  # warm the page cache for both runs alike
         cmd = [sys.executable, "-m", "kflab.cli", "grade", str(folder), "--stage", "2", "--jobs", str(jobs),
                "--timeout", str(timeout), "--out", str(tmp / "out")]
         grading_s, sampler = _timed(cmd, paths.REPO)
         child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # before the bare runs add theirs
-        direct_s = _direct(folder, labs, jobs, tmp / "direct")
+        direct_s = _direct(subs, labs, jobs, tmp / "direct")
         with open(tmp / "out" / "grades.csv", newline="") as fh:
             rows = {r["student"]: r for r in csv.DictReader(fh)}
     full = sum(lab.points for lab in labs)

@@ -45,11 +45,13 @@ class Limits:
 
 
 def _user_processes() -> int:
+    """Tasks (threads count too) that the user runs now: RLIMIT_NPROC counts them all."""
     uid = os.getuid()
     count = 0
     for pid in _pids():
         try:
-            count += os.stat(f"/proc/{pid}").st_uid == uid
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                count += len(os.listdir(f"/proc/{pid}/task"))
         except OSError:
             pass
     return count
@@ -99,6 +101,13 @@ class PidsCgroup:
 def _pids_hierarchy() -> Path | None:
     """Our own cgroup in the pids controller's hierarchy, if it is writable."""
     try:
+        return _find_pids_hierarchy()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _find_pids_hierarchy() -> Path | None:
+    try:
         own = Path("/proc/self/cgroup").read_text().splitlines()
         mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:
@@ -134,8 +143,11 @@ def remove_stale_cgroups() -> None:
 
 
 def sandbox_command(box, limits: Limits, network: bool, hide: list[Path], cgroup: PidsCgroup | None,
-                    cmd: list[str]) -> list[str]:
-    """The wrapper's command line; its config goes to a file in the box's run folder."""
+                    cmd: list[str], namespaces: bool = True) -> list[str]:
+    """The wrapper's command line; its config goes to a file in the box's run folder.
+
+    `namespaces=False` makes a root grader behave as an ordinary user's would (for tests).
+    """
     candidates = {p for p in ("/tmp", "/dev/shm", tempfile.gettempdir()) if os.path.isdir(p)}
     scratch = sorted(p for p in candidates if not any(q != p and _under(p, q) for q in candidates))
     needed = {str(paths.REPO), sys.prefix, sys.base_prefix, str(paths.cache_dir())}
@@ -145,6 +157,7 @@ def sandbox_command(box, limits: Limits, network: bool, hide: list[Path], cgroup
         "box": str(box.root), "keep": keep, "scratch": scratch, "scratch_mb": limits.scratch_mb,
         "hide": [str(p) for p in hide], "report": str(box.isolation_report),
         "cgroup_procs": cgroup.procs_file if cgroup else None, "max_procs": limits.max_procs,
+        "confine": namespaces,
     }
     cfg_path = box.run / "sandbox.json"
     cfg_path.write_text(json.dumps(config))
@@ -196,6 +209,12 @@ def memory_mb(pids: list[int]) -> float:
             statm = _read(f"/proc/{pid}/statm").split()
             total_kb += int(statm[1]) * os.sysconf("SC_PAGE_SIZE") // 1024 if len(statm) > 1 else 0
     return total_kb / 1024
+
+
+def rss_mb(pids: list[int]) -> float:
+    """Resident set size of the processes, in MiB (pages shared after fork counted in each)."""
+    pages = sum(int((_read(f"/proc/{pid}/statm").split() or ["0", "0"])[1]) for pid in pids)
+    return pages * os.sysconf("SC_PAGE_SIZE") / MB
 
 
 def kill_tree(root: int) -> None:

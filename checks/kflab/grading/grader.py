@@ -54,6 +54,7 @@ def grade(submissions: Path, labs: list[Lab], *, jobs: int = 1, out: Path = Path
     folder, out, limits = Path(submissions), Path(out), limits or confine.Limits()
     if not folder.is_dir():
         raise GradingError(f"{folder} is not a folder. Give a folder holding one folder or archive per student.")
+    out.mkdir(parents=True, exist_ok=True)  # before any box starts, so that every box hides it
     subs = intake.discover(folder)
     if only and only not in {s.name for s in subs}:
         raise GradingError(f"there is no submission named {only!r} in {folder} (names: {', '.join(s.name for s in subs[:8])}...)")

@@ -27,7 +27,7 @@ def write_all(out: Path, labs: list[Lab], rows: list[dict]) -> None:
     write_text(out / "grades.json", json.dumps({
         "labs": [{"id": lab.id, "title": lab.title, "points": lab.points} for lab in labs],
         "max_total": sum(lab.points for lab in labs),
-        "students": [{k: v for k, v in row.items() if k != "key"} for row in rows],
+        "students": [{k: v for k, v in row.items() if k not in ("key", "harness")} for row in rows],
     }, indent=2, ensure_ascii=True))
     write_text(out / "junit.xml", junit_text(labs, rows))
     for row in rows:

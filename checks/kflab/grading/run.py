@@ -61,6 +61,9 @@ def _grade(job: Job, folder: Path) -> tuple[dict, str]:
     except (intake.IntakeError, isolate.TooBig) as exc:
         return scoring.refused(name, labs, str(exc), notes), ""
 
+    if len(missing) == len(labs):  # one reason, not one per lab
+        folders = ", ".join(lab.folder for lab in labs)
+        return scoring.refused(name, labs, f"none of the labs' folders ({folders}) is in the submission", notes), ""
     per_lab = {lab.id: scoring.missing_lab(lab) for lab in labs if lab.id in missing}
     todo = [lab for lab in labs if lab.id not in missing and lab.check_file.exists()]
     logs, isolation, peak, modules = [], None, 0.0, set()
@@ -127,8 +130,9 @@ def _why(out: attempt.Outcome, limits: confine.Limits, lab_id: str | None) -> st
         return f"stopped after starting more than {limits.max_procs} processes{where}"
     if "MemoryError" in out.output:
         return f"ran out of memory (the limit is {limits.address_space_mb} MB per process){where}"
-    if out.code > 128 and out.code - 128 in signal.valid_signals():
-        return f"the check run was killed by {signal.Signals(out.code - 128).name}{where}"
+    number = -out.code if out.code < 0 else out.code - 128  # the wrapper's own death, or pytest's it relayed
+    if number > 0 and number in signal.valid_signals():
+        return f"the check run was killed by {signal.Signals(number).name}{where}"
     return f"the check run ended (exit code {out.code}) without reporting{where}"
 
 
