@@ -151,6 +151,8 @@ def sandbox_command(box, limits: Limits, network: bool, hide: list[Path], cgroup
     candidates = {p for p in ("/tmp", "/dev/shm", tempfile.gettempdir()) if os.path.isdir(p)}
     scratch = sorted(p for p in candidates if not any(q != p and _under(p, q) for q in candidates))
     needed = {str(paths.REPO), sys.prefix, sys.base_prefix, str(paths.cache_dir())}
+    if network and os.environ.get("KUBECONFIG"):  # cluster checks read it; keep it visible if it lives in /tmp
+        needed.add(os.path.dirname(os.path.abspath(os.environ["KUBECONFIG"])))
     keep = sorted(p for p in needed if any(_under(p, s) for s in scratch))
     config = {
         "parent": os.getpid(), "rlimits": limits.rlimits(), "network": network,

@@ -78,7 +78,7 @@ def loopback_up() -> None:
 def read_only_view(cfg: dict) -> None:
     """Everything read-only, private scratch folders, the box writable, hidden paths masked."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    keep = [(cfg["box"], True)] + [(p, False) for p in cfg["keep"]]
+    keep = sorted([(cfg["box"], True)] + [(p, False) for p in cfg["keep"]], key=lambda k: len(k[0]))  # parents first
     clones = [(_ok(_syscall(SYS_OPEN_TREE, AT_FDCWD, p.encode(), OPEN_TREE_CLONE | AT_RECURSIVE), f"open_tree {p}"), p, rw)
               for p, rw in keep]
     _setattr("/", MOUNT_ATTR_RDONLY, 0)
