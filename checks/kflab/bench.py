@@ -40,6 +40,8 @@ def stage2() -> dict:
     labs = registry.select("2")
     args = checkrun.pytest_args(labs, "solutions", ["-m", "offline", "-q", "--no-progress"])
     suite_s, code = _timed([sys.executable, "-m", "pytest", *args], cwd=paths.REPO)
+    serial = checkrun.pytest_args(labs, "solutions", ["-m", "offline", "-q", "--no-progress"], parallel=False)
+    serial_s, _ = _timed([sys.executable, "-m", "pytest", *serial], cwd=paths.REPO)
     with tempfile.TemporaryDirectory(prefix="kflab-bench-") as tmp:
         floor_s, floor_code = _timed([sys.executable, "-m", "kflab.bench_direct", tmp], cwd=paths.REPO)
         rerun = json.loads((Path(tmp) / "direct.json").read_text()) if floor_code == 0 else {}
@@ -47,8 +49,10 @@ def stage2() -> dict:
         "suite_wall_s": round(suite_s, 2),
         "suite_passed": code == 0,
         "suite_parallelism": checkrun.parallel_args(len(labs)),
+        "suite_serial_wall_s": round(serial_s, 2),
         "direct_pipelines_wall_s": round(floor_s, 2),
         "ratio_suite_to_direct": round(suite_s / floor_s, 3) if floor_s else None,
+        "ratio_serial_suite_to_direct": round(serial_s / floor_s, 3) if floor_s else None,
         "targets": {"suite_wall_s": "<= 45", "ratio_suite_to_direct": "<= 1.5"},
         "caching": rerun,
     }
