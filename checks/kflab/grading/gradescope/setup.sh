@@ -10,5 +10,5 @@ cd /autograder/source/course
 PYTHON=${PYTHON:-python3} scripts/bootstrap
 # Warm the cache of pinned upstream schemas (the grader's sandbox has no network)
 # and prove that this image gives the reference solutions full marks.
-.venv/bin/kflab check 2 --target solutions --offline
+.venv/bin/kflab check 2 --target solutions --offline  # the stage this assignment grades
 # --8<-- [end:setup]
