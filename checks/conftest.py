@@ -1,3 +1,5 @@
-"""Load the kflab pytest plugin for every check under checks/."""
+"""The kflab pytest plugin is loaded by `-p kflab.plugin` in pyproject.toml, not from here.
 
-from kflab.plugin import *  # noqa: F401,F403  (pytest finds the hooks and fixtures by name)
+Loading it with -p registers --target before pytest reads the command line; a
+conftest would register it too late (see pyproject.toml).
+"""
