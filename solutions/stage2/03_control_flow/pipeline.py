@@ -17,14 +17,14 @@ def prepare_data(train: Output[Dataset], test: Output[Dataset], seed: int = 42):
     """Split the bundled breast-cancer table and standardise it with train statistics."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
 
     df = load_breast_cancer(as_frame=True).frame
     train_df, test_df = train_test_split(df, test_size=0.25, random_state=seed, stratify=df["target"])
     features = [c for c in df.columns if c != "target"]
-    mean, std = train_df[features].mean(), train_df[features].std()
-    for part, out in ((train_df, train), (test_df, test)):
-        part = part.copy()
-        part[features] = (part[features] - mean) / std
+    scaler = StandardScaler().fit(train_df[features])  # test rows are scaled with train statistics
+    for part, out in ((train_df.copy(), train), (test_df.copy(), test)):
+        part[features] = scaler.transform(part[features])
         part.to_csv(out.path, index=False)
 
 
