@@ -63,8 +63,20 @@ def pytest_report_header(config):
     return [
         f"kflab {__version__}: target={target} ({config.kflab_root})",
         f"python {platform.python_version()}, {tools}",
-        f"reproduce: pytest {' '.join(config.invocation_params.args)} --target {target}",
+        f"reproduce: pytest {' '.join(a for a in _without_target(config.invocation_params.args))} --target={target}",
     ]
+
+
+def _without_target(args):
+    """The command line minus any --target option, which the header adds back explicitly."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--target":
+            skip = True
+        elif not arg.startswith("--target="):
+            yield arg
 
 
 def pytest_collection_modifyitems(config, items):
