@@ -173,10 +173,3 @@ def pytest_report_teststatus(report, config):
     if report.when == "setup" and report.failed and ("kflab_setup_failure", True) in report.user_properties:
         return "failed", "F", "FAILED"
     return None
-
-
-__all__ = [
-    "pytest_addoption", "pytest_configure", "pytest_report_header", "pytest_collection_modifyitems",
-    "pytest_runtest_makereport", "pytest_report_teststatus",
-    "lab", "lab_tmp", "cluster", "namespace",
-]
