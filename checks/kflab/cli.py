@@ -54,6 +54,16 @@ def cmd_dev_check(args) -> int:
     return 1 if problems else 0
 
 
+def cmd_dev_mutants(args) -> int:
+    from kflab import mutants, registry
+
+    verdicts = mutants.run(registry.select(args.selector), [], jobs=args.jobs)
+    if args.out:
+        mutants.write(verdicts, args.out)
+    print(mutants.summary(verdicts))
+    return 1 if mutants.failing(verdicts) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kflab", description="The Kubeflow lab course: labs, checks, hints and grading.")
     parser.add_argument("--version", action="version", version=f"kflab {__version__}")
@@ -79,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("selector", nargs="?", help="limit the check runs to a stage or lab")
     p.add_argument("--lint-only", action="store_true", help="only the file and registry rules; run no checks")
     p.set_defaults(func=cmd_dev_check)
+    p = dev.add_parser("mutants", help="take back one starter change at a time in the solution: some check must fail each time")
+    p.add_argument("selector", nargs="?", help="a stage number or a lab id; all labs when omitted")
+    p.add_argument("--jobs", type=int, default=2, help="mutants judged at once (default 2)")
+    p.add_argument("--out", help="also write the verdicts here as JSON")
+    p.set_defaults(func=cmd_dev_mutants)
 
     for register in _extensions():
         register(sub)

@@ -31,6 +31,7 @@ class Lab:
     tiers: tuple[str, ...]
     docs: str
     weights: tuple[tuple[str, float], ...] = ()
+    equivalent_lines: tuple[str, ...] = ()  # starter lines no check can see alone (`kflab dev mutants`)
 
     @property
     def number(self) -> int:
@@ -82,6 +83,7 @@ def _lab(raw: dict) -> Lab:
         tiers=tuple(raw["tiers"]),
         docs=raw["docs"],
         weights=tuple(sorted(raw.get("weights", {}).items())),
+        equivalent_lines=tuple(line.strip() for line in raw.get("equivalent_lines", ())),
     )
 
 
