@@ -119,6 +119,18 @@ def test_split_is_deterministic_for_a_given_random_state(component, csv, lab, la
     expect(not first.equals(other), "Different random_state values gave the same split, so the seed is ignored. Pass random_state through.")
 
 
+def test_the_demo_pipeline_passes_its_test_size_to_the_component(lab, lab_tmp):
+    """Does split_demo hand its own test_size parameter on to data_preprocessing?"""
+    demo = lab.attr(lab.module("components.py"), "split_demo", "pipeline")
+    tasks = [t for t in PipelineIR.of(demo, lab_tmp).tasks().values()
+             if t["componentRef"]["name"] == "comp-data-preprocessing"]
+    expect(tasks, "split_demo runs no data_preprocessing task. Call data_preprocessing(input_data=raw.output, ...) "
+                  "inside the pipeline.")
+    source = tasks[0].get("inputs", {}).get("parameters", {}).get("test_size", {}).get("componentInputParameter")
+    expect(source == "test_size", "split_demo takes a test_size parameter but does not pass it on, so the split always "
+                                  "uses the default. Call data_preprocessing(input_data=raw.output, test_size=test_size).")
+
+
 def datasets_columns() -> list[str]:
     from sklearn.datasets import load_breast_cancer
 
