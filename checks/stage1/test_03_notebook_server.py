@@ -9,6 +9,7 @@ from kflab.failures import expect
 
 FILE = "notebook-server.yaml"
 KATIB_LABEL = ("katib.kubeflow.org/metrics-collector-injection", "enabled")
+POD_SECURITY = "pod-security.kubernetes.io/enforce"
 HOME = "/home/jovyan"
 
 
@@ -47,6 +48,15 @@ def test_namespace_enables_katib_metrics_collector_injection(objects):
     expect(labels.get(key) == value,
            f"The Namespace lacks the label `{key}: {value}` (it has {sorted(labels) or 'none'}). Katib injects its "
            "metrics collector only into namespaces labelled so; add it under metadata.labels.")
+
+
+def test_namespace_enforces_the_baseline_pod_security_standard(objects):
+    """Does the namespace carry `pod-security.kubernetes.io/enforce: baseline`?"""
+    level = ((objects["Namespace"].get("metadata") or {}).get("labels") or {}).get(POD_SECURITY)
+    expect(level != "restricted", f"`{POD_SECURITY}: restricted` would refuse the Notebook's pod, which sets no "
+                                  "seccomp profile, runAsNonRoot or dropped capabilities. Use `baseline`.")
+    expect(level == "baseline", f"The Namespace's `{POD_SECURITY}` label is {level!r}. Set it to `baseline`, so the "
+                                "API server refuses privileged pods there; nothing in this course needs them.")
 
 
 def test_claim_and_notebook_live_in_the_learner_namespace(objects):
@@ -104,3 +114,24 @@ def test_server_accepts_every_object_in_a_dry_run(objects, cluster, namespace):
         if reason:
             refusals.append(f"the {kind}: {reason}")
     expect(not refusals, "The API server refused " + "; ".join(refusals) + ". Fix what it names.")
+
+
+@pytest.mark.cluster
+def test_api_server_refuses_a_privileged_pod_in_the_namespace(objects, cluster):
+    """In a namespace with the file's labels, is a privileged pod refused and a plain one admitted?"""
+    labels = (objects["Namespace"].get("metadata") or {}).get("labels") or {}
+    ns = cluster.new_namespace("kflab-1-3-pss", labels={k: str(v) for k, v in labels.items()})
+    try:
+        def pod(privileged: bool) -> dict:
+            container = {"name": "main", "image": "busybox:1.36", "securityContext": {"privileged": privileged}}
+            return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"}, "spec": {"containers": [container]}}
+
+        refused = cluster.dry_run(pod(True), ns)
+        expect(refused and "PodSecurity" in refused,
+               "The API server admitted a privileged pod in a namespace with your labels. Label the namespace "
+               f"`{POD_SECURITY}: baseline`, so Pod Security admission refuses it.")
+        plain = cluster.dry_run(pod(False), ns)
+        expect(plain is None, f"The API server refused even a plain pod in a namespace with your labels: {plain}. "
+                              "Use the level `baseline`, which such pods pass.")
+    finally:
+        cluster.delete("v1", "Namespace", ns)
