@@ -71,6 +71,31 @@ def test_training_converges_past_85_percent_accuracy(training):
            "rank steps its optimizer on its batches and that DDP wraps the model that you train.")
 
 
+def test_every_rank_reports_the_loss_over_all_shards(training):
+    """Does each epoch's loss come out the same on both ranks, averaged over both shards?"""
+    losses = {rank: rec.get("epoch_losses") or {} for rank, rec in training["records"].items()}
+    expect(losses[0] and losses[0] == losses[1],
+           f"The epoch losses differ between ranks (rank 0: {rounded(losses[0])}, rank 1: {rounded(losses[1])}), so each "
+           "rank averaged only its own shard. In train_one_epoch, call dist.all_reduce(total) before dividing.")
+
+
+def rounded(losses: dict) -> dict:
+    return {epoch: round(value, 4) for epoch, value in losses.items()}
+
+
+def test_bf16_precision_runs_the_forward_pass_under_autocast(lab, lab_tmp, training):
+    """With --precision bf16, does the first layer compute in bfloat16 (autocast, which CPUs have too), and in fp32 by default?"""
+    default = training["records"][0]["dtypes"].get("first_layer")
+    expect(default == "torch.float32", f"On the CPU with the default precision the first layer computed in {default}. "
+                                       "Enable autocast only when precision is \"bf16\".")
+    work = lab_tmp / "bf16"
+    launch(lab, work, ["--epochs", 1, "--precision", "bf16", "--debug-dir", work / "debug"])
+    dtype = json.loads((work / "debug" / "rank0.json").read_text())["dtypes"].get("first_layer")
+    expect(dtype == "torch.bfloat16", f"With --precision bf16 the first layer computed in {dtype}. Run the forward pass "
+                                      "and the loss under torch.autocast(device_type=device.type, dtype=torch.bfloat16, "
+                                      "enabled=precision == \"bf16\").")
+
+
 def test_only_rank_0_prints_metrics(training):
     """Does rank 0 print the metric lines, and no other rank?"""
     need_metrics(training)

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout-s", type=int, default=300, help="how long a rendezvous or collective waits for a missing rank")
     p.add_argument("--checkpoint-dir", default="checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
-    p.add_argument("--precision", choices=("bf16", "tf32", "fp32"), default="bf16", help="on a GPU; the CPU trains in fp32")
+    p.add_argument("--precision", choices=("auto", "bf16", "tf32", "fp32"), default="auto",
+                   help="auto: bf16 autocast on a GPU, fp32 on the CPU (which has bf16 autocast too)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--debug-dir", default=None, help="write one record per rank for the checks (parameter digest, samples seen)")
     return p
@@ -119,9 +120,8 @@ def train_one_epoch(model, loader, opt, device: torch.device, precision: str, ac
         # Between optimizer steps, no_sync() skips DDP's all-reduce: gradients add up locally
         # and are averaged across ranks once, in the backward pass of the last batch.
         with nullcontext() if last or not isinstance(model, DDP) else model.no_sync():
-            # bf16 autocast runs matmuls in bfloat16 on the GPU; weights and the optimizer stay fp32.
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                                enabled=device.type == "cuda" and precision == "bf16"):
+            # bf16 autocast runs matmuls in bfloat16 (on a GPU or a CPU); weights and the optimizer stay fp32.
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 loss = nn.functional.cross_entropy(model(x), y)
             (loss / accumulate).backward()  # DDP all-reduces the gradients here, overlapped with the backward pass
         if last:
@@ -173,7 +173,7 @@ def watch_dtype(model: nn.Module) -> dict:
     return seen
 
 
-def write_debug(folder: str, model: nn.Module, data: SyntheticClasses, dtypes: dict) -> None:
+def write_debug(folder: str, model: nn.Module, data: SyntheticClasses, dtypes: dict, losses: dict) -> None:
     """One JSON record per rank: what the checks compare across ranks."""
     params = model.module if isinstance(model, DDP) else model
     digest = hashlib.sha256()
@@ -186,6 +186,7 @@ def write_debug(folder: str, model: nn.Module, data: SyntheticClasses, dtypes: d
         "param_sha256": digest.hexdigest(),
         "indices": {str(e): idx for e, idx in data.seen.items()},
         "dtypes": dtypes,
+        "epoch_losses": losses,  # what train_one_epoch returned on this rank
     }
     Path(folder).mkdir(parents=True, exist_ok=True)
     (Path(folder) / f"rank{record['rank']}.json").write_text(json.dumps(record))
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.precision == "tf32":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     rank, world_size, device = setup_distributed(args)
+    precision = args.precision if args.precision != "auto" else "bf16" if device.type == "cuda" else "fp32"
 
     train_set = SyntheticClasses(args.samples, args.features, "train", device)
     val_set = SyntheticClasses(args.samples // 4, args.features, "val", device)
@@ -213,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
 
     ckpt = Path(args.checkpoint_dir) / "checkpoint.pt"
-    start = 1
+    start, losses = 1, {}
     if args.resume and ckpt.exists():
         start = load_checkpoint(ckpt, model, opt, device)
         if rank == 0:
@@ -222,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     for epoch in range(start, args.epochs + 1):
         sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
         train_set.epoch = epoch
-        loss, samples_per_s = train_one_epoch(model, loader, opt, device, args.precision, args.accumulate)
+        loss, samples_per_s = train_one_epoch(model, loader, opt, device, precision, args.accumulate)
+        losses[epoch] = loss
         accuracy = evaluate(net, val_set)
         if rank == 0:  # one log and one checkpoint per job, not one per process
             print(f"epoch={epoch} loss={loss:.4f} accuracy={accuracy:.4f} samples_per_sec={samples_per_s:.1f}", flush=True)
@@ -230,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     # --8<-- [end:loop]
 
     if args.debug_dir:
-        write_debug(args.debug_dir, model, train_set, dtypes)
+        write_debug(args.debug_dir, model, train_set, dtypes, losses)
     if dist.is_initialized():
         dist.destroy_process_group()
 
