@@ -203,6 +203,16 @@ def test_tuning_beats_the_untuned_baseline(tuned, baseline):
            "so the trials can find better settings.")
 
 
+def test_trials_also_record_the_loss(tuned):
+    """Does every finished trial record the `loss` it printed, beside the objective?"""
+    result, _, log = tuned
+    finished = [t for t in result.trials if t.status == "Succeeded"]
+    expect(finished, f"No trial succeeded ({result.reason}). What the trials printed:\n{log[-1500:]}")
+    without = [t.number for t in finished if t.metrics.get("loss") is None]
+    expect(not without, f"Trials {without} recorded no `loss`: the collector keeps only the metrics the Experiment names. "
+                        "Add `additionalMetricNames: [loss]` under spec.objective.")
+
+
 @pytest.mark.cluster
 def test_experiment_passes_a_server_side_dry_run(experiment, cluster, namespace):
     """Does the API server (with Katib's CRD) accept the Experiment in a dry run, as Katib's webhook would?"""
