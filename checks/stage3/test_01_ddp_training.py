@@ -73,6 +73,9 @@ def test_training_converges_past_85_percent_accuracy(training):
 
 def test_every_rank_reports_the_loss_over_all_shards(training):
     """Does each epoch's loss come out the same on both ranks, averaged over both shards?"""
+    sizes = {rank: rec.get("world_size") for rank, rec in training["records"].items()}
+    expect(set(sizes.values()) == {2}, f"The ranks saw world sizes {sizes}, so there were no two shards to sum over. "
+                                       "Join one process group in setup_distributed first.")
     losses = {rank: rec.get("epoch_losses") or {} for rank, rec in training["records"].items()}
     expect(losses[0] and losses[0] == losses[1],
            f"The epoch losses differ between ranks (rank 0: {rounded(losses[0])}, rank 1: {rounded(losses[1])}), so each "
