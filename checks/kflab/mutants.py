@@ -153,7 +153,7 @@ def run(labs: list[registry.Lab], extra: list[str], jobs: int = 2,
     verdicts = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for verdict in pool.map(lambda m: judge(m, extra), todo):
-            echo(f"{verdict.outcome.upper():7} {verdict.mutant.name}: {verdict.detail}")
+            echo(f"{verdict.outcome.upper():10} {verdict.mutant.name}: {verdict.detail}")
             verdicts.append(verdict)
     return verdicts
 
