@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -31,7 +32,8 @@ def test_run_autograder_writes_gradescope_results_for_the_upload(tmp_path, uploa
     done = subprocess.run([str(GRADING / "gradescope" / "run_autograder")], env=env, capture_output=True, text=True, timeout=300)
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == LAB.points, f"the solution earns full points on Gradescope: {done.stdout[-2000:]}{done.stderr[-2000:]}"
-    assert len(results["tests"]) == 5 and all(t["status"] == "passed" for t in results["tests"]), results
+    checks = len(re.findall(r"^def test_", LAB.check_file.read_text(), re.M))  # lab 2.1 has no parametrized checks
+    assert len(results["tests"]) == checks and all(t["status"] == "passed" for t in results["tests"]), results
 
 
 def test_collect_clones_every_repository_of_the_roster(tmp_path):
