@@ -86,5 +86,5 @@ if __name__ == "__main__":
     from kfp import local
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root="local_outputs")
-    run = training_pipeline(learning_rate=0.01, epochs=20)  # runs once the TODOs are done
+    run = training_pipeline(learning_rate=0.01, epochs=20)
     print(f"accuracy: {run.output:.3f}")
