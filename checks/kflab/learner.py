@@ -7,6 +7,7 @@ that says what is wrong and what to do.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import io
 import sys
@@ -87,6 +88,13 @@ class LabTarget:
         self._modules[name] = module
         return module
 
+    def argument_parser(self, name: str) -> argparse.ArgumentParser:
+        """The `build_parser()` of one of the lab's files, raising ValueError on bad arguments instead of exiting."""
+        module = self.module(name)
+        with self.code(f"building {self.shown(self.dir / name)}'s argument parser"):
+            parser = self.attr(module, "build_parser")()
+        return raising(parser)
+
     def attr(self, module: types.ModuleType, name: str, what: str = "function") -> object:
         """`module.name`, or a sentence saying that the file does not define it."""
         if not hasattr(module, name):
@@ -127,3 +135,12 @@ class LabTarget:
                 f"Check the `kind:` line of each document."
             )
         return found[0]
+
+
+def raising(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Make `parser` raise ValueError(message) where argparse would print usage and exit."""
+    def error(message):
+        raise ValueError(message)
+
+    parser.error = error
+    return parser

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from kflab.learner import raising
+
 GPU = "nvidia.com/gpu"
 
 
@@ -51,12 +53,7 @@ def parse(argv: list[str]) -> Launch:
         return Launch(None, None, [], set(), f"the command {' '.join(argv[:4]) or '(empty)'} does not start with torchrun")
     from torch.distributed.run import get_args_parser
 
-    parser = get_args_parser()
-
-    def error(message):
-        raise ValueError(message)
-
-    parser.error = error
+    parser = raising(get_args_parser())
     try:
         ns = parser.parse_args(rest)
     except ValueError as exc:

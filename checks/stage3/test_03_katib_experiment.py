@@ -29,15 +29,7 @@ def spec(experiment):
 @pytest.fixture(scope="module")
 def train_parser(lab):
     """The given train.py's argument parser: the flags a trial may pass."""
-    module = lab.module("train.py")
-    with lab.code("building train.py's argument parser"):
-        parser = lab.attr(module, "build_parser")()
-
-    def error(message):
-        raise ValueError(message)
-
-    parser.error = error
-    return parser
+    return lab.argument_parser("train.py")
 
 
 def flag_parameters(spec) -> dict[str, dict]:
