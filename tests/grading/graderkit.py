@@ -38,7 +38,7 @@ def confinement() -> dict:
 
 
 def confined() -> bool:
-    """True where a submission can neither write outside its box nor reach the network (root, namespaces)."""
+    """True where a submission can neither write outside its box nor reach the network (namespaces)."""
     facts = confinement()
     return "files" in facts and "network" in facts
 
@@ -48,7 +48,7 @@ def processes_bounded() -> bool:
     return os.geteuid() != 0 or "processes" in confinement()
 
 
-needs_confinement = pytest.mark.skipif(not confined(), reason="this machine cannot confine submissions (needs root and namespaces)")
+needs_confinement = pytest.mark.skipif(not confined(), reason="this machine cannot confine submissions (needs namespaces)")
 
 
 class Outside:

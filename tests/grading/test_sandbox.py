@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,13 +20,16 @@ from kflab.grading import confine, corpus, grader
 from kflab.grading.isolate import Box
 
 
-def sandboxed(tmp_path: Path, code: str, limits=LIMITS, network=False, namespaces=True) -> tuple[subprocess.CompletedProcess, Box]:
-    """Run `code` with the venv's Python inside the wrapper, as the grader would."""
+def sandboxed(tmp_path: Path, code: str, limits=LIMITS, network=False, namespaces=True,
+              who: str = "grader") -> tuple[subprocess.CompletedProcess, Box]:
+    """Run `code` with the venv's Python inside the wrapper, as the grader would (or as an ordinary user's)."""
     box = Box.make(tmp_path / "work")
     script = box.root / "probe.py"
     script.write_text(textwrap.dedent(code))
-    cgroup = confine.PidsCgroup.create(f"test-{tmp_path.name}", limits.max_procs)
+    cgroup = confine.PidsCgroup.create(f"test-{tmp_path.name}", limits.max_procs) if who == "grader" else None
     argv = confine.sandbox_command(box, limits, network, [], cgroup, [sys.executable, str(script)], namespaces)
+    if who == "ordinary-user":
+        argv = ordinary_user_prefix() + argv
     try:
         done = subprocess.run(argv, cwd=box.root, capture_output=True, text=True, timeout=60,
                               env={**os.environ, "HOME": str(box.home), "TMPDIR": str(box.tmp)})
@@ -33,9 +39,35 @@ def sandboxed(tmp_path: Path, code: str, limits=LIMITS, network=False, namespace
     return done, box
 
 
+def isolation(box: Box) -> dict:
+    """What the wrapper reported that it achieved."""
+    facts = {}
+    for line in box.isolation_report.read_text().splitlines():
+        facts.update(json.loads(line))
+    return facts
+
+
+def ordinary_user_prefix() -> list[str]:
+    """As root: start the wrapper as uid 1000 inside a user namespace, so it takes an ordinary user's path.
+
+    The wrapper then sees a non-zero uid and has to build its namespaces without
+    privilege, inside a user namespace of its own, exactly as under a real user.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("the grader's own case already runs as an ordinary user here")
+    prefix = ["unshare", "--user", "--map-user=1000", "--map-group=1000", "--"]
+    if not shutil.which("unshare") or subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+        pytest.skip("util-linux unshare cannot map a user here")
+    return prefix
+
+
+WHO = pytest.mark.parametrize("who", ["grader", "ordinary-user"])
+
+
 @needs_confinement
-def test_no_network_inside_but_loopback_works(tmp_path):
-    done, _ = sandboxed(tmp_path, """
+@WHO
+def test_no_network_inside_but_loopback_works(tmp_path, who):
+    done, box = sandboxed(tmp_path, """
         import socket
         server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen()
         socket.create_connection(server.getsockname(), timeout=2).close()
@@ -43,13 +75,16 @@ def test_no_network_inside_but_loopback_works(tmp_path):
             socket.create_connection(("1.1.1.1", 443), timeout=5)
         except OSError as exc:
             print("blocked", exc.errno)
-    """)
+    """, who=who)
     assert "blocked" in done.stdout, f"an outside address must be unreachable: {done.stdout}{done.stderr}"
+    assert "network" in isolation(box), f"the wrapper made its own network namespace: {isolation(box)}"
 
 
 @needs_confinement
-def test_only_the_box_and_a_private_tmp_are_writable(tmp_path):
-    outside, private, inside = Path.home() / f"kflab-sandbox-{tmp_path.name}", f"/tmp/kflab-private-{tmp_path.name}", tmp_path / "work/box/written"
+@WHO
+def test_only_the_box_and_a_private_tmp_are_writable(tmp_path, who):
+    token = uuid.uuid4().hex[:10]  # never the name of what an earlier, failed run left behind
+    outside, private, inside = Path.home() / f"kflab-sandbox-{token}", f"/tmp/kflab-private-{token}", tmp_path / "work/box/written"
     done, box = sandboxed(tmp_path, f"""
         import pathlib
         pathlib.Path({str(inside)!r}).write_text("ok")
@@ -58,7 +93,7 @@ def test_only_the_box_and_a_private_tmp_are_writable(tmp_path):
             pathlib.Path({str(outside)!r}).write_text("escaped")
         except OSError as exc:
             print("refused", exc.strerror)
-    """)
+    """, who=who)
     assert "refused Read-only file system" in done.stdout, done.stdout + done.stderr
     assert inside.read_text() == "ok", "the box is writable"
     assert not outside.exists() and not Path(private).exists(), "nothing lands outside the box"
@@ -78,7 +113,7 @@ def test_a_write_past_the_file_size_limit_fails_without_killing(tmp_path):
 @pytest.mark.skipif(not processes_bounded(), reason="no OS bound on processes here")
 def test_a_fork_loop_stops_at_the_process_limit(tmp_path):
     limits = dataclasses.replace(LIMITS, max_procs=24)
-    done, _ = sandboxed(tmp_path, """
+    done, box = sandboxed(tmp_path, """
         import os, time
         count = 0
         try:
@@ -91,17 +126,17 @@ def test_a_fork_loop_stops_at_the_process_limit(tmp_path):
             pass
         print("forked", count)
     """, limits)
-    forked = int(done.stdout.split()[-1])
-    if os.geteuid() == 0:
-        assert forked < 24, f"the pids cgroup stops the loop at 24 processes, but it made {forked}"
-    else:
+    forked, bound = int(done.stdout.split()[-1]), isolation(box)["processes"]
+    if "per user" in bound:  # an ordinary user without namespaces: the limit counts all of the user's tasks
         assert forked < 500, f"RLIMIT_NPROC stops the loop, but it made {forked}"
+    else:
+        assert forked < 24, f"{bound} stops the loop at 24 tasks, but it made {forked}"
 
 
 @pytest.mark.parametrize("namespaces", [True, False], ids=["in-a-pid-namespace", "as-subreaper"])
 def test_processes_that_leave_the_session_still_end_with_the_command(tmp_path, namespaces):
     if namespaces and not confined():
-        pytest.skip("needs the sandbox's namespaces (root)")
+        pytest.skip("needs the sandbox's namespaces")
     started = time.monotonic()
     done, box = sandboxed(tmp_path, """
         import os, time

@@ -149,8 +149,8 @@ def run(box: isolate.Box, labs: list[Lab], limits: confine.Limits, *, offline: b
                 peak = max(peak, confine.memory_mb(tree))
                 if peak > limits.memory_mb:
                     stopped = "memory"
-                elif cgroup is None and len(tree) > limits.max_procs + 2:
-                    stopped = "processes"  # no cgroup and root: only this watch bounds the count
+                elif confine.too_many_processes([proc.pid, *tree], limits):
+                    stopped = "processes"
             if stopped:
                 confine.kill_tree(proc.pid)
                 break

@@ -47,14 +47,14 @@ class Limits:
 def _user_processes() -> int:
     """Tasks (threads count too) that the user runs now: RLIMIT_NPROC counts them all."""
     uid = os.getuid()
-    count = 0
+    mine = []
     for pid in _pids():
         try:
             if os.stat(f"/proc/{pid}").st_uid == uid:
-                count += len(os.listdir(f"/proc/{pid}/task"))
+                mine.append(pid)
         except OSError:
             pass
-    return count
+    return _tasks(mine)
 
 
 class PidsCgroup:
@@ -131,6 +131,28 @@ def _find_pids_hierarchy() -> Path | None:
     return None
 
 
+def too_many_processes(tree: list[int], limits: Limits) -> bool:
+    """A fork loop, seen from outside: the wrapper and its tree hold `max_procs` tasks.
+
+    That is where the pids cgroup or RLIMIT_NPROC in the wrapper's user namespace
+    refuses the next fork (both count threads too), and where the watch alone stops a
+    tree that no OS limit bounds. Ending it at once means it does not wait out its time
+    limit, and, under an ordinary user's RLIMIT_NPROC that every job shares, it does
+    not keep taking the forks that the other jobs need.
+    """
+    return _tasks(tree) >= limits.max_procs
+
+
+def _tasks(pids: list[int]) -> int:
+    count = 0
+    for pid in pids:
+        try:
+            count += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass
+    return count
+
+
 def remove_stale_cgroups() -> None:
     """Remove cgroups left by graders that were killed (their pid is in the name)."""
     base = _pids_hierarchy()
@@ -146,7 +168,7 @@ def sandbox_command(box, limits: Limits, network: bool, hide: list[Path], cgroup
                     cmd: list[str], namespaces: bool = True) -> list[str]:
     """The wrapper's command line; its config goes to a file in the box's run folder.
 
-    `namespaces=False` makes a root grader behave as an ordinary user's would (for tests).
+    `namespaces=False` makes the grader behave as it does where the kernel refuses namespaces (for tests).
     """
     candidates = {p for p in ("/tmp", "/dev/shm", tempfile.gettempdir()) if os.path.isdir(p)}
     scratch = sorted(p for p in candidates if not any(q != p and _under(p, q) for q in candidates))

@@ -127,7 +127,7 @@ def _why(out: attempt.Outcome, limits: confine.Limits, lab_id: str | None) -> st
     if out.stopped == "memory":
         return f"stopped after using more than {limits.memory_mb} MB of memory{where}"
     if out.stopped == "processes":
-        return f"stopped after starting more than {limits.max_procs} processes{where}"
+        return f"stopped after trying to start more than {limits.max_procs} processes{where}"
     if "MemoryError" in out.output:
         return f"ran out of memory (the limit is {limits.address_space_mb} MB per process){where}"
     number = -out.code if out.code < 0 else out.code - 128  # the wrapper's own death, or pytest's it relayed
@@ -142,9 +142,9 @@ def _isolation_gaps(facts: dict, network_kept: bool) -> list[str]:
     if network_kept:
         gaps.append("network not isolated: cluster checks need the Kubernetes API")
     elif "network" not in facts:
-        gaps.append(f"network not isolated ({facts.get('namespaces_problem', 'not running as root')})")
+        gaps.append(f"network not isolated ({facts.get('namespaces_problem', 'no namespaces')})")
     if "files" not in facts:
-        gaps.append(f"files outside the box not protected ({facts.get('files_problem') or facts.get('namespaces_problem') or 'not running as root'})")
+        gaps.append(f"files outside the box not protected ({facts.get('files_problem') or facts.get('namespaces_problem') or 'no namespaces'})")
     if "processes" not in facts:
         gaps.append(f"process count bounded only by the grader's watch ({facts.get('processes_problem', 'no pids cgroup')})")
     return gaps

@@ -5,12 +5,15 @@ Standalone on purpose: it uses the standard library only and is started with
 the limits are in place. Usage: `sandbox.py CONFIG.json -- COMMAND...`.
 
 Always: resource limits (address space, file size, process count, no core
-files) and death with the grader (PR_SET_PDEATHSIG). As root, where the kernel
-allows: new network, mount and PID namespaces (the network namespace is what
+files) and death with the grader (PR_SET_PDEATHSIG). Where the kernel allows:
+new network, mount and PID namespaces (the network namespace is what
 `unshare -n` makes, with its loopback up), every mount read-only except the
 submission's own folder, private /tmp and /dev/shm, the instructor's solutions
-hidden, a pids cgroup, and no capabilities left for the command. It writes what
-it achieved to the `report` file of the config, as JSON lines.
+hidden, and no capabilities left for the command. As root it also joins a pids
+cgroup. An ordinary user gets the same namespaces inside a new user namespace
+that maps only their own uid and gid (what `unshare -r` does, without the
+mapping to root), where the kernel lets unprivileged users create one. It
+writes what it achieved to the `report` file of the config, as JSON lines.
 """
 
 import ctypes
@@ -23,7 +26,7 @@ import socket
 import struct
 import sys
 
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x4000, 0x40000
 AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = -100, 0x8000, 1
 OPEN_TREE_CLONE, MOVE_MOUNT_F_EMPTY_PATH, AT_EMPTY_PATH = 1, 4, 0x1000
@@ -62,10 +65,17 @@ def _report(cfg: dict, **facts) -> None:
         fh.write(json.dumps(facts) + "\n")
 
 
-def set_limits(cfg: dict) -> None:
+def set_limits(cfg: dict, names=None) -> None:
     for name, value in cfg["rlimits"].items():
-        resource.setrlimit(getattr(resource, name), (value, value))
+        if names is None or name in names:
+            resource.setrlimit(getattr(resource, name), (value, value))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the file-size limit fails with EFBIG, no kill
+
+
+def shared_process_limit(cfg: dict) -> str:
+    """An ordinary user without a user namespace: RLIMIT_NPROC counts all of the user's tasks."""
+    set_limits(cfg, ["RLIMIT_NPROC"])
+    return f"at most {cfg['rlimits']['RLIMIT_NPROC']} per user (RLIMIT_NPROC)"
 
 
 def loopback_up() -> None:
@@ -77,7 +87,6 @@ def loopback_up() -> None:
 
 def read_only_view(cfg: dict) -> None:
     """Everything read-only, private scratch folders, the box writable, hidden paths masked."""
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
     keep = sorted([(cfg["box"], True)] + [(p, False) for p in cfg["keep"]], key=lambda k: len(k[0]))  # parents first
     clones = [(_ok(_syscall(SYS_OPEN_TREE, AT_FDCWD, p.encode(), OPEN_TREE_CLONE | AT_RECURSIVE), f"open_tree {p}"), p, rw)
               for p, rw in keep]
@@ -137,9 +146,57 @@ def _ppid(pid: str) -> int:
         return -1
 
 
+def map_own_ids(uid: int, gid: int) -> None:
+    """In a fresh user namespace: map our own uid and gid to themselves, and nothing else."""
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as fh:
+            fh.write(text)
+
+
+def enter_namespaces(flags: int) -> None:
+    """unshare(2) the namespaces; as an ordinary user, inside a user namespace of our own."""
+    uid, gid = os.geteuid(), os.getegid()
+    if uid != 0:
+        flags |= CLONE_NEWUSER
+    if libc.unshare(flags) != 0:
+        raise OSError(ctypes.get_errno(), f"unshare failed ({os.strerror(ctypes.get_errno())})")
+    if uid != 0:
+        map_own_ids(uid, gid)
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # proves we hold CAP_SYS_ADMIN over the new mount namespace
+    if flags & CLONE_NEWNET:
+        loopback_up()
+
+
+def namespaces_work(flags: int) -> str | None:
+    """Try the namespaces in a throwaway child first; an ordinary user may be refused part way.
+
+    Ubuntu 24.04, for one, lets an unprivileged process create a user namespace but
+    denies it every capability there, so the mounts and the loopback would fail after
+    the point of no return. Returns why they do not work here, or None.
+    """
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        try:
+            enter_namespaces(flags)
+            os._exit(0)
+        except OSError as exc:
+            os.write(write_end, (exc.strerror or str(exc)).encode())
+            os._exit(1)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as fh:
+        why = fh.read().decode(errors="replace")
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        return None
+    return f"as an ordinary user: {why or 'the namespace probe died'}"
+
+
 def confined(cfg: dict, cmd: list[str]) -> int:
-    """As root: namespaces, read-only view, cgroup; the namespace's init runs the command."""
+    """Namespaces, read-only view, a bound on processes; the namespace's init runs the command."""
     facts = {}
+    rootless = os.geteuid() != 0
     if cfg.get("cgroup_procs"):
         try:
             with open(cfg["cgroup_procs"], "w") as fh:
@@ -148,13 +205,23 @@ def confined(cfg: dict, cmd: list[str]) -> int:
         except OSError as exc:
             facts["processes_problem"] = f"could not join the pids cgroup ({exc.strerror})"
     flags = CLONE_NEWNS | CLONE_NEWPID | (0 if cfg["network"] else CLONE_NEWNET)
-    if libc.unshare(flags) != 0:
-        facts["namespaces_problem"] = f"unshare failed ({os.strerror(ctypes.get_errno())})"
+    problem = namespaces_work(flags) if rootless else None
+    if problem is None:
+        try:
+            enter_namespaces(flags)
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+    if problem is not None:
+        if rootless:
+            facts["processes"] = shared_process_limit(cfg)
+        facts["namespaces_problem"] = problem
         _report(cfg, **facts)
         return plain(cmd)
+    if rootless:  # counted in our own user namespace: this submission's tasks alone, not the user's
+        resource.setrlimit(resource.RLIMIT_NPROC, (cfg["max_procs"], cfg["max_procs"]))
+        facts["processes"] = f"at most {cfg['max_procs']} (RLIMIT_NPROC in its own user namespace)"
     facts["pid_namespace"] = True
     if not cfg["network"]:
-        loopback_up()
         facts["network"] = "isolated (own network namespace, loopback only)"
     try:
         read_only_view(cfg)
@@ -193,13 +260,15 @@ def main(argv: list[str]) -> int:
     libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != cfg["parent"]:
         return 125  # the grader died before we could tie our life to it
-    set_limits(cfg)
-    if os.geteuid() == 0 and cfg.get("confine", True):
+    # RLIMIT_NPROC waits until we know whether it will count in a user namespace of ours.
+    # Root is exempt from it, whatever its value.
+    set_limits(cfg, [name for name in cfg["rlimits"] if name != "RLIMIT_NPROC"])
+    if cfg.get("confine", True):
         return confined(cfg, cmd)
-    if os.geteuid() != 0:  # root is exempt from RLIMIT_NPROC
-        _report(cfg, processes=f"at most {cfg['rlimits'].get('RLIMIT_NPROC')} per user (RLIMIT_NPROC)")
-    else:
-        _report(cfg, namespaces_problem="not asked for")
+    facts = {"namespaces_problem": "not asked for"}
+    if os.geteuid() != 0:
+        facts["processes"] = shared_process_limit(cfg)
+    _report(cfg, **facts)
     return plain(cmd)
 
 
