@@ -85,9 +85,13 @@ def run(names: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="benchmarks to run (default: all)")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--out", default=str(paths.state_dir() / "bench.json"), help="where to write the JSON")
     args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"no benchmark named {', '.join(map(repr, unknown))}; choose from {', '.join(BENCHMARKS)}")
     result = run(args.names or list(BENCHMARKS))
     state.write_json(Path(args.out), result)
     print(f"bench: wrote {args.out}")
