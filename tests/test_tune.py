@@ -12,7 +12,7 @@ from kflab.tune_search import TuneError
 
 # A trial that scores its parameters: the best lr is 0.1; --crash makes it fail.
 SCRIPT = """\
-import argparse, sys
+import argparse, os, sys, time
 p = argparse.ArgumentParser()
 p.add_argument("--lr", type=float)
 p.add_argument("--width", type=int, default=1)
@@ -21,6 +21,11 @@ a = p.parse_args()
 if a.mode == "crash":
     print("starting", flush=True)
     sys.exit("RuntimeError: CUDA out of memory (pretend)")
+if a.mode == "stagger":  # the first trial to start is quick, every later one takes 2 s
+    try:
+        os.close(os.open("first-trial", os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        time.sleep(2)
 if a.mode == "silent":
     print("done, but no metric printed")
     sys.exit(0)
@@ -96,6 +101,15 @@ def test_stops_when_the_goal_is_reached(tmp_path):
     assert len(result.trials) == 1 and "goal" in result.reason and result.status == "Succeeded"
 
 
+def test_trials_still_running_at_the_goal_run_to_the_end_as_in_katib(tmp_path):
+    exp = copy.deepcopy(EXPERIMENT)
+    exp["spec"]["objective"]["goal"] = 0.1  # the quick first trial reaches it while the second still runs
+    lines = []
+    result = tune.run(write(tmp_path, exp, mode="stagger"), max_trials=2, parallel=2, out=tmp_path / "out", echo=lines.append)
+    assert [t.status for t in result.trials] == ["Succeeded", "Succeeded"], f"no trial is killed: {lines}"
+    assert "goal" in result.reason and any("letting the 1 running trial(s) finish" in line for line in lines), lines
+
+
 def test_a_crashing_trial_counts_as_failed_and_shows_its_output(tmp_path):
     lines = []
     result = tune.run(write(tmp_path, mode="crash"), parallel=1, out=tmp_path / "out", echo=lines.append)
@@ -151,10 +165,51 @@ def test_grid_runs_each_point_once(tmp_path):
     exp = copy.deepcopy(EXPERIMENT)
     exp["spec"]["algorithm"] = {"algorithmName": "grid"}
     exp["spec"]["parameters"][0] = {"name": "lr", "parameterType": "discrete", "feasibleSpace": {"list": ["0.05", "0.1"]}}
-    exp["spec"]["maxTrialCount"] = 10
+    exp["spec"]["maxTrialCount"] = 6
     result = tune.run(write(tmp_path, exp), out=tmp_path / "out", echo=lambda *_: None)
     points = [(t.assignment["lr"], t.assignment["width"]) for t in result.trials]
-    assert len(points) == 6 and len(set(points)) == 6  # 2 x 3 points, the grid's size caps the budget
+    assert len(points) == 6 and len(set(points)) == 6, f"2 x 3 points, each tried once: {points}"
+
+
+def test_a_budget_larger_than_the_grid_is_refused_as_katib_does(tmp_path):
+    exp = copy.deepcopy(EXPERIMENT)
+    exp["spec"]["algorithm"] = {"algorithmName": "grid"}
+    exp["spec"]["parameters"][0] = {"name": "lr", "parameterType": "discrete", "feasibleSpace": {"list": ["0.05", "0.1"]}}
+    exp["spec"]["maxTrialCount"] = 10
+    with pytest.raises(TuneError, match="has 6 points.*at most 6"):
+        tune.run(write(tmp_path, exp), out=tmp_path / "out", echo=lambda *_: None)
+
+
+def test_a_trial_parameter_can_refer_to_the_trials_metadata(tmp_path):
+    exp = copy.deepcopy(EXPERIMENT)
+    template = exp["spec"]["trialTemplate"]
+    template["trialParameters"].append({"name": "trialName", "reference": "${trialSpec.Name}"})
+    template["trialSpec"]["spec"]["template"]["spec"]["containers"][0]["command"].append("--mode=${trialParameters.trialName}")
+    assert katib.problems(exp) == [], "Katib's webhook accepts ${trialSpec.Name} (isMetaKey)"
+    result = tune.run(write(tmp_path, exp), max_trials=2, parallel=1, out=tmp_path / "out", echo=lambda *_: None)
+    assert [t.argv[-1] for t in result.trials] == ["--mode=toy-000", "--mode=toy-001"], "each trial gets its own name"
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda e: e["metadata"].update(name="a" * 41), "at most 40"),
+    (lambda e: e["spec"]["trialTemplate"]["trialParameters"].append({"name": "again", "reference": "lr"}), "'lr' appears twice"),
+    (lambda e: e["spec"]["trialTemplate"]["trialParameters"].append({"name": "team", "reference": "${trialSpec.Labels[team]}"}),
+     "has no 'team'"),
+    (lambda e: e["spec"]["trialTemplate"]["trialParameters"].append({"name": "uid", "reference": "${trialSpec.UID}"}),
+     "Labels[key] or Annotations[key]"),
+])
+def test_the_webhooks_name_and_reference_rules(change, words):
+    exp = copy.deepcopy(EXPERIMENT)
+    change(exp)
+    assert any(words in problem for problem in katib.problems(exp)), katib.problems(exp)
+
+
+def test_tpe_refuses_settings_that_katibs_hyperopt_service_refuses():
+    from kflab import tune_search
+
+    algorithm = {"algorithmName": "tpe", "algorithmSettings": [{"name": "n_startup_trials", "value": "3"}]}
+    with pytest.raises(TuneError, match="no setting 'n_startup_trials'"):
+        tune_search.sampler(algorithm, EXPERIMENT["spec"]["parameters"])
 
 
 def test_metric_strategies_follow_katib():
@@ -164,7 +219,8 @@ def test_metric_strategies_follow_katib():
     assert katib.reduce(values["accuracy"], katib.strategy(objective, "accuracy")) == 0.9
     latest = {**objective, "metricStrategies": [{"name": "accuracy", "value": "latest"}]}
     assert katib.reduce(values["accuracy"], katib.strategy(latest, "accuracy")) == 0.7
-    assert katib.strategy(objective, "loss") == "latest"
+    assert katib.strategy(objective, "loss") == "max", "additional metrics take the objective's direction (experiment_defaults.go)"
+    assert katib.strategy({**objective, "type": "minimize"}, "loss") == "min"
 
 
 def test_cli_exit_codes(tmp_path, capsys):

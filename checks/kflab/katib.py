@@ -5,7 +5,8 @@
   rules Katib's validating webhook applies (limits, parameters, trial template).
 - `parse_metrics(text, names)`: what the StdOut collector reads from a trial's
   output, with Katib's default filter; `objective(values, strategy)` reduces them.
-- `substitute(...)`: a trial's manifest, with `${trialParameters.x}` replaced.
+- `substitute(...)`: a trial's manifest, with `${trialParameters.x}` replaced
+  (by a parameter's value, or by the trial's metadata for `${trialSpec.Name}` and the like).
 
 Every problem is a sentence that names the field's path.
 """
@@ -22,11 +23,16 @@ ALGORITHMS = ("random", "tpe", "grid", "hyperband", "bayesianoptimization", "cma
               "multivariate-tpe", "enas", "darts", "pbt")
 PARAMETER_TYPES = ("int", "double", "categorical", "discrete")
 DISTRIBUTIONS = ("uniform", "logUniform", "normal", "logNormal")
-COLLECTORS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "None", "Push")
+COLLECTORS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push")  # v0.19: no "None"
 # Katib's default StdOut filter (pkg/metricscollector/v1beta1/common): `name=value` pairs.
 DEFAULT_METRICS_FORMAT = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 REFERENCE = re.compile(r"\$\{trialParameters\.([^}]*)\}")
 NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+MAX_NAME = 40  # the webhook's limit: trial names add a suffix to it
+# A trialParameter may refer to the trial's own metadata instead of a parameter.
+META = re.compile(r"^\$\{trialSpec\.(.+?)\}$")
+META_KEYS = ("Name", "Namespace", "Kind", "APIVersion")
+META_MAPS = {"Labels": "labels", "Annotations": "annotations"}  # Labels[key], Annotations[key]
 
 
 def _path(loc) -> str:
@@ -95,6 +101,8 @@ def semantic_problems(obj: dict) -> list[str]:
     name = (obj.get("metadata") or {}).get("name", "")
     if not NAME.match(name or ""):
         found.append(f"metadata.name: {name!r} must be lower-case letters, digits and '-', starting with a letter")
+    elif len(name) > MAX_NAME:
+        found.append(f"metadata.name: {name!r} has {len(name)} characters; Katib allows at most {MAX_NAME}")
     limits = {k: spec.get(k) for k in ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount")}
     for key, low in (("maxTrialCount", 1), ("parallelTrialCount", 1), ("maxFailedTrialCount", 0)):
         if isinstance(limits[key], int) and limits[key] < low:
@@ -186,7 +194,7 @@ def _template(tt, parameter_names: set) -> list[str]:
     if not declared:
         return found + [f"{where}.trialParameters: must list the parameters that the template substitutes"]
     used = set(references(trial_spec))
-    names = set()
+    names, refs = set(), set()
     for i, tp in enumerate(declared):
         name, ref = tp.get("name"), tp.get("reference")
         if not name or not ref or "{" in name or "}" in name:
@@ -194,8 +202,15 @@ def _template(tt, parameter_names: set) -> list[str]:
             continue
         if name in names:
             found.append(f"{where}.trialParameters[{i}].name: {name!r} appears twice")
+        if ref in refs:
+            found.append(f"{where}.trialParameters[{i}].reference: {ref!r} appears twice; give each parameter one trialParameter")
         names.add(name)
-        if ref not in parameter_names:
+        refs.add(ref)
+        if META.match(ref):
+            problem = _meta_problem(ref, trial_spec)
+            if problem:
+                found.append(f"{where}.trialParameters[{i}].reference: {problem}")
+        elif ref not in parameter_names:
             found.append(f"{where}.trialParameters[{i}].reference: {ref!r} is not a parameter in spec.parameters "
                          f"({', '.join(sorted(filter(None, parameter_names))) or 'none'})")
         if name not in used:
@@ -209,6 +224,24 @@ def _template(tt, parameter_names: set) -> list[str]:
     if not trial_spec.get("apiVersion") or not trial_spec.get("kind"):
         found.append(f"{where}.trialSpec: needs apiVersion and kind")
     return found
+
+
+def _meta_problem(ref: str, trial_spec: dict) -> str | None:
+    """Why a `${trialSpec.X}` reference cannot be filled in, or None."""
+    key, index = _meta_key(ref)
+    if key in META_KEYS and index is None:
+        return None
+    if key in META_MAPS and index is not None:
+        values = (trial_spec.get("metadata") or {}).get(META_MAPS[key]) or {}
+        return None if index in values else f"{ref}: the trialSpec's metadata.{META_MAPS[key]} has no {index!r}"
+    return (f"{ref} is not trial metadata Katib can fill in; use ${{trialSpec.X}} with X one of "
+            f"{', '.join(META_KEYS)}, Labels[key] or Annotations[key]")
+
+
+def _meta_key(ref: str) -> tuple[str, str | None]:
+    inner = META.match(ref).group(1)
+    indexed = re.fullmatch(r"(.+)\[(.+)]", inner)
+    return (indexed.group(1), indexed.group(2)) if indexed else (inner, None)
 
 
 def problems(obj: dict) -> list[str]:
@@ -237,12 +270,14 @@ def parse_metrics(text: str, names: list[str], formats: list[str] | None = None)
 
 
 def strategy(objective: dict, metric: str) -> str:
-    """How Katib reduces a metric's values: metricStrategies, else max/min by objective type (latest for others)."""
+    """How Katib reduces a metric's values: metricStrategies, else max/min by objective type.
+
+    Katib's defaulting (experiment_defaults.go) gives the additional metrics the
+    objective's direction too, whatever its comment says; `latest` only without a type.
+    """
     for s in objective.get("metricStrategies") or []:
         if s.get("name") == metric:
             return s.get("value", "latest")
-    if metric != objective.get("objectiveMetricName"):
-        return "latest"
     return {"maximize": "max", "minimize": "min"}.get(objective.get("type"), "latest")
 
 
@@ -252,9 +287,24 @@ def reduce(values: list[float], how: str) -> float | None:
     return {"max": max, "min": min}.get(how, lambda v: v[-1])(values)
 
 
-def substitute(trial_spec: dict, trial_parameters: list[dict], assignment: dict[str, str]) -> dict:
-    """The trial's manifest: Katib replaces `${trialParameters.NAME}` in the template's JSON text."""
+def substitute(trial_spec: dict, trial_parameters: list[dict], assignment: dict[str, str],
+               trial_name: str = "", namespace: str = "default") -> dict:
+    """The trial's manifest: Katib replaces `${trialParameters.NAME}` in the template's JSON text.
+
+    A trialParameter whose reference is `${trialSpec.X}` gets the trial's metadata,
+    as Katib's manifest generator gives it.
+    """
     text = json.dumps(trial_spec)
     for tp in trial_parameters:
-        text = text.replace("${trialParameters.%s}" % tp["name"], str(assignment[tp["reference"]]))
+        ref = tp["reference"]
+        value = _meta_value(ref, trial_spec, trial_name, namespace) if META.match(ref) else assignment[ref]
+        text = text.replace("${trialParameters.%s}" % tp["name"], str(value))
     return json.loads(text)
+
+
+def _meta_value(ref: str, trial_spec: dict, trial_name: str, namespace: str) -> str:
+    key, index = _meta_key(ref)
+    if key in META_MAPS:
+        return (trial_spec.get("metadata") or {}).get(META_MAPS[key], {})[index]
+    return {"Name": trial_name, "Namespace": namespace, "Kind": trial_spec.get("kind", ""),
+            "APIVersion": trial_spec.get("apiVersion", "")}[key]

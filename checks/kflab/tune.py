@@ -98,11 +98,15 @@ def run(path: str | Path, max_trials: int | None = None, parallel: int | None = 
 
     experiment, started = load(path), time.monotonic()
     spec, name = experiment["spec"], experiment["metadata"]["name"]
+    namespace = experiment["metadata"].get("namespace") or "default"
     objective, params, template = spec["objective"], spec["parameters"], spec["trialTemplate"]
     limit = max_trials if max_trials is not None else spec.get("maxTrialCount")
     if not limit:
         raise TuneError("set spec.maxTrialCount (or pass --max-trials): a local Experiment needs a trial budget.")
-    limit = min(limit, tune_search.grid_size(spec["algorithm"], params) or limit)
+    points = tune_search.grid_size(spec["algorithm"], params)
+    if points is not None and limit > points:  # Katib's Optuna service refuses it the same way
+        raise TuneError(f"the trial budget ({limit}) is larger than the grid, which has {points} points; "
+                        f"Katib refuses such an Experiment. Set spec.maxTrialCount to at most {points}.")
     parallel = parallel or spec.get("parallelTrialCount") or DEFAULT_PARALLEL
     max_failed = max_failed if max_failed is not None else spec.get("maxFailedTrialCount")
     formats = (((spec.get("metricsCollectorSpec") or {}).get("source") or {}).get("filter") or {}).get("metricsFormat")
@@ -116,35 +120,38 @@ def run(path: str | Path, max_trials: int | None = None, parallel: int | None = 
     space = tune_search.distributions(params)
     running, done, reason = [], [], None
     echo(f"Experiment {name}: {spec['algorithm']['algorithmName']}, up to {limit} trials, {parallel} at a time, in {workdir}")
-    while True:
-        while reason is None and len(running) < parallel and len(done) + len(running) < limit:
-            suggestion = study.ask(space)
-            assignment = {k: tune_search.as_string(v) for k, v in suggestion.params.items()}
-            manifest = katib.substitute(template["trialSpec"], template["trialParameters"], assignment)
-            argv, env = tune_trials.command(manifest, template["primaryContainerName"])
-            trial = Trial(len(done) + len(running), assignment, argv, out / "trials" / f"trial-{len(done) + len(running):03d}.log",
-                          optuna_trial=suggestion)
-            tune_trials.start(trial, env, workdir)
-            running.append(trial)
-            echo(f"  trial {trial.number} started: {' '.join(argv)}")
-        if not running:
-            break
-        time.sleep(0.05)
-        for trial in [t for t in running if tune_trials.poll(t, objective, formats, trial_timeout)]:
-            running.remove(trial)
-            done.append(trial)
-            _tell(study, trial)
-            score = "" if trial.objective is None else f" {objective['objectiveMetricName']}={trial.objective:.4f}"
-            echo(f"  trial {trial.number} {trial.status}{score} in {trial.seconds:.1f} s")
-            if trial.status != "Succeeded":
-                echo(_why(trial, objective))
-            reason = reason or _stop_reason(done, objective, limit, max_failed)
-        if reason and running:  # Katib deletes the trials still running once the Experiment completes
-            for trial in running:
-                tune_trials.stop(trial, "Killed")
-                tune_trials.poll(trial, objective, formats, trial_timeout)
+    try:
+        while True:
+            while reason is None and len(running) < parallel and len(done) + len(running) < limit:
+                suggestion = study.ask(space)
+                assignment = {k: tune_search.as_string(v) for k, v in suggestion.params.items()}
+                number = len(done) + len(running)
+                manifest = katib.substitute(template["trialSpec"], template["trialParameters"], assignment,
+                                            trial_name=f"{name}-{number:03d}", namespace=namespace)
+                argv, env = tune_trials.command(manifest, template["primaryContainerName"])
+                trial = Trial(number, assignment, argv, out / "trials" / f"trial-{number:03d}.log", optuna_trial=suggestion)
+                tune_trials.start(trial, env, workdir)
+                running.append(trial)
+                echo(f"  trial {trial.number} started: {' '.join(argv)}")
+            if not running:
+                break
+            time.sleep(0.05)
+            for trial in [t for t in running if tune_trials.poll(t, objective, formats, trial_timeout)]:
+                running.remove(trial)
                 done.append(trial)
-            running = []
+                _tell(study, trial)
+                score = "" if trial.objective is None else f" {objective['objectiveMetricName']}={trial.objective:.4f}"
+                echo(f"  trial {trial.number} {trial.status}{score} in {trial.seconds:.1f} s")
+                if trial.status != "Succeeded":
+                    echo(_why(trial, objective))
+                if reason is None:
+                    reason = _stop_reason(done, objective, limit, max_failed)
+                    if reason and running:  # as in Katib: they finish, and may still be the best trial
+                        echo(f"  {reason}; letting the {len(running)} running trial(s) finish, as Katib does")
+    except BaseException:  # Ctrl-C, or a crash here: no trial outlives kflab tune
+        for trial in running:
+            tune_trials.stop(trial, "Killed")
+        raise
     done.sort(key=lambda t: t.number)
     reason = reason or _stop_reason(done, objective, limit, max_failed) or f"Succeeded: {len(done)} trials completed"
     return TuneResult(name, reason.split(":")[0], reason, objective, done, out, time.monotonic() - started)
@@ -161,7 +168,7 @@ def _tell(study, trial: Trial) -> None:
     except RuntimeError:
         # GridSampler calls study.stop() once the grid is used up, which Optuna only
         # allows inside study.optimize(). The trial is recorded (a `finally` in Optuna),
-        # and the budget was already capped at the grid's size.
+        # and the budget is at most the grid's size.
         pass
 
 

@@ -18,8 +18,7 @@ SAMPLERS = {"tpe": "TPESampler", "multivariate-tpe": "TPESampler", "random": "Ra
             "grid": "GridSampler", "cmaes": "CmaEsSampler"}
 # algorithmSettings each sampler accepts locally: Katib's name -> Optuna's keyword.
 SETTINGS = {
-    "tpe": {"random_state": "seed", "n_EI_candidates": "n_ei_candidates", "n_ei_candidates": "n_ei_candidates",
-            "n_startup_trials": "n_startup_trials", "prior_weight": "prior_weight"},
+    "tpe": {"random_state": "seed", "n_EI_candidates": "n_ei_candidates", "prior_weight": "prior_weight"},
     "multivariate-tpe": {"random_state": "seed", "n_startup_trials": "n_startup_trials", "n_ei_candidates": "n_ei_candidates"},
     "random": {"random_state": "seed"},
     "grid": {"random_state": "seed"},
