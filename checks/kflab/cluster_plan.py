@@ -52,7 +52,7 @@ def env() -> dict[str, str]:
 
 def node_minor() -> str:
     """`1.35`: the Kubernetes minor of the pinned Kind node image."""
-    tag = versions.pins()["kind"]["node_image"].rsplit(":", 1)[1].split("@")[0]
+    tag = versions.pins()["kind"]["node_image"].split("@")[0].rsplit(":", 1)[1]  # kindest/node:TAG@sha256:DIGEST
     return ".".join(tag.lstrip("v").split(".")[:2])
 
 
