@@ -178,3 +178,16 @@ time.sleep(60)
     summary = grader.grade(folder, [LAB], jobs=1, out=tmp_path / "out", limits=limits, show_progress=False)
     row = summary.rows[0]
     assert row["status"] == "crashed" and "more than 800 MB of memory" in row["reason"], row["reason"]
+
+
+def test_a_refused_namespace_probe_says_why_and_the_wrapper_goes_on(tmp_path):
+    """Where the kernel refuses (here: an invalid unshare flag), the probe reports the reason instead of dying."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kflab_sandbox_probe", confine.SANDBOX)
+    wrapper = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wrapper)
+    parent = os.getpid()
+    why = wrapper.namespaces_work(0x1)  # no namespace has this flag: unshare(2) fails with EINVAL
+    assert os.getpid() == parent, "the probe's child must never return into the caller"
+    assert why is not None and "unshare failed (Invalid argument)" in why, why

@@ -176,14 +176,15 @@ def namespaces_work(flags: int) -> str | None:
     """
     read_end, write_end = os.pipe()
     child = os.fork()
-    if child == 0:
+    if child == 0:  # the probe must never return into the wrapper's code
         os.close(read_end)
+        code = 0
         try:
             enter_namespaces(flags)
-            os._exit(0)
-        except OSError as exc:
-            os.write(write_end, (exc.strerror or str(exc)).encode())
-            os._exit(1)
+        except BaseException as exc:  # noqa: BLE001
+            os.write(write_end, (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__).encode())
+            code = 1
+        os._exit(code)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as fh:
         why = fh.read().decode(errors="replace")
