@@ -98,8 +98,7 @@ def run(path: str | Path, max_trials: int | None = None, parallel: int | None = 
 
     experiment, started = load(path), time.monotonic()
     spec, name = experiment["spec"], experiment["metadata"]["name"]
-    namespace = experiment["metadata"].get("namespace") or "default"
-    objective, params, template = spec["objective"], spec["parameters"], spec["trialTemplate"]
+    objective, params = spec["objective"], spec["parameters"]
     limit = max_trials if max_trials is not None else spec.get("maxTrialCount")
     if not limit:
         raise TuneError("set spec.maxTrialCount (or pass --max-trials): a local Experiment needs a trial budget.")
@@ -123,16 +122,8 @@ def run(path: str | Path, max_trials: int | None = None, parallel: int | None = 
     try:
         while True:
             while reason is None and len(running) < parallel and len(done) + len(running) < limit:
-                suggestion = study.ask(space)
-                assignment = {k: tune_search.as_string(v) for k, v in suggestion.params.items()}
-                number = len(done) + len(running)
-                manifest = katib.substitute(template["trialSpec"], template["trialParameters"], assignment,
-                                            trial_name=f"{name}-{number:03d}", namespace=namespace)
-                argv, env = tune_trials.command(manifest, template["primaryContainerName"])
-                trial = Trial(number, assignment, argv, out / "trials" / f"trial-{number:03d}.log", optuna_trial=suggestion)
-                tune_trials.start(trial, env, workdir)
-                running.append(trial)
-                echo(f"  trial {trial.number} started: {' '.join(argv)}")
+                running.append(_launch(study, space, experiment, len(done) + len(running), out, workdir))
+                echo(f"  trial {running[-1].number} started: {' '.join(running[-1].argv)}")
             if not running:
                 break
             time.sleep(0.05)
@@ -140,10 +131,7 @@ def run(path: str | Path, max_trials: int | None = None, parallel: int | None = 
                 running.remove(trial)
                 done.append(trial)
                 _tell(study, trial)
-                score = "" if trial.objective is None else f" {objective['objectiveMetricName']}={trial.objective:.4f}"
-                echo(f"  trial {trial.number} {trial.status}{score} in {trial.seconds:.1f} s")
-                if trial.status != "Succeeded":
-                    echo(_why(trial, objective))
+                echo(_finished(trial, objective))
                 if reason is None:
                     reason = _stop_reason(done, objective, limit, max_failed)
                     if reason and running:  # as in Katib: they finish, and may still be the best trial
@@ -155,6 +143,26 @@ def run(path: str | Path, max_trials: int | None = None, parallel: int | None = 
     done.sort(key=lambda t: t.number)
     reason = reason or _stop_reason(done, objective, limit, max_failed) or f"Succeeded: {len(done)} trials completed"
     return TuneResult(name, reason.split(":")[0], reason, objective, done, out, time.monotonic() - started)
+
+
+def _launch(study, space: dict, experiment: dict, number: int, out: Path, workdir: Path) -> Trial:
+    """Ask the sampler for a point, put it into the trial template as Katib would, and start the trial."""
+    template, meta = experiment["spec"]["trialTemplate"], experiment["metadata"]
+    suggestion = study.ask(space)
+    assignment = {k: tune_search.as_string(v) for k, v in suggestion.params.items()}
+    manifest = katib.substitute(template["trialSpec"], template["trialParameters"], assignment,
+                                trial_name=f"{meta['name']}-{number:03d}", namespace=meta.get("namespace") or "default")
+    argv, env = tune_trials.command(manifest, template["primaryContainerName"])
+    trial = Trial(number, assignment, argv, out / "trials" / f"trial-{number:03d}.log", optuna_trial=suggestion)
+    tune_trials.start(trial, env, workdir)
+    return trial
+
+
+def _finished(trial: Trial, objective: dict) -> str:
+    """The lines that report a finished trial, with the reason when it did not succeed."""
+    score = "" if trial.objective is None else f" {objective['objectiveMetricName']}={trial.objective:.4f}"
+    line = f"  trial {trial.number} {trial.status}{score} in {trial.seconds:.1f} s"
+    return line if trial.status == "Succeeded" else f"{line}\n{_why(trial, objective)}"
 
 
 def _tell(study, trial: Trial) -> None:

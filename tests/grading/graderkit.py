@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import subprocess
 import sys
@@ -31,10 +30,7 @@ def confinement() -> dict:
         subprocess.run(argv, check=False, capture_output=True)
         if cgroup:
             cgroup.remove()
-        facts = {}
-        for line in box.isolation_report.read_text().splitlines() if box.isolation_report.exists() else []:
-            facts.update(json.loads(line))
-        return facts
+        return box.isolation()
 
 
 def confined() -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -39,14 +38,6 @@ def sandboxed(tmp_path: Path, code: str, limits=LIMITS, network=False, namespace
     return done, box
 
 
-def isolation(box: Box) -> dict:
-    """What the wrapper reported that it achieved."""
-    facts = {}
-    for line in box.isolation_report.read_text().splitlines():
-        facts.update(json.loads(line))
-    return facts
-
-
 def ordinary_user_prefix() -> list[str]:
     """As root: start the wrapper as uid 1000 inside a user namespace, so it takes an ordinary user's path.
 
@@ -77,7 +68,7 @@ def test_no_network_inside_but_loopback_works(tmp_path, who):
             print("blocked", exc.errno)
     """, who=who)
     assert "blocked" in done.stdout, f"an outside address must be unreachable: {done.stdout}{done.stderr}"
-    assert "network" in isolation(box), f"the wrapper made its own network namespace: {isolation(box)}"
+    assert "network" in box.isolation(), f"the wrapper made its own network namespace: {box.isolation()}"
 
 
 @needs_confinement
@@ -126,7 +117,7 @@ def test_a_fork_loop_stops_at_the_process_limit(tmp_path):
             pass
         print("forked", count)
     """, limits)
-    forked, bound = int(done.stdout.split()[-1]), isolation(box)["processes"]
+    forked, bound = int(done.stdout.split()[-1]), box.isolation()["processes"]
     if "per user" in bound:  # an ordinary user without namespaces: the limit counts all of the user's tasks
         assert forked < 500, f"RLIMIT_NPROC stops the loop, but it made {forked}"
     else:

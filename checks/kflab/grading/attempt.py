@@ -167,7 +167,7 @@ def run(box: isolate.Box, labs: list[Lab], limits: confine.Limits, *, offline: b
     found = {lab_id: lab["checks"] for lab_id, lab in data.get("labs", {}).items()} if data else events.collector.labs
     return Outcome(code=proc.returncode, stopped=stopped, running=running, collected=events.collected,
                    started=set(events.started), results=found, reported=data is not None,
-                   isolation=_isolation(box), modules=events.modules, peak_mb=round(peak, 1), output=tail.text())
+                   isolation=box.isolation(), modules=events.modules, peak_mb=round(peak, 1), output=tail.text())
 
 
 def kill_all() -> None:
@@ -182,12 +182,3 @@ def _load(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
 
-
-def _isolation(box: isolate.Box) -> dict:
-    facts = {}
-    try:
-        for line in box.isolation_report.read_text(encoding="utf-8").splitlines():
-            facts.update(json.loads(line))
-    except (OSError, ValueError):
-        pass
-    return facts

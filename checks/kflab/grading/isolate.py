@@ -10,6 +10,7 @@ Links are copied only when they stay inside the lab folder; a link that leads ou
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import stat
@@ -48,6 +49,16 @@ class Box:
     @property
     def isolation_report(self) -> Path:
         return self.run / "isolation.jsonl"
+
+    def isolation(self) -> dict:
+        """What the sandbox wrapper reported it achieved (its JSON lines, merged); empty if it wrote none."""
+        facts = {}
+        try:
+            for line in self.isolation_report.read_text(encoding="utf-8").splitlines():
+                facts.update(json.loads(line))
+        except (OSError, ValueError):
+            pass
+        return facts
 
     @classmethod
     def make(cls, parent: Path) -> Box:
