@@ -226,13 +226,13 @@ spec:
 """
 
 
-def test_crd_name_is_metadata_name_not_a_nested_name():
-    assert cluster_setup.crd_name(cluster_setup.single_document(CRD)) == "trainjobs.trainer.kubeflow.org"
+def test_object_name_is_metadata_name_not_a_nested_name():
+    assert cluster_setup.object_name(cluster_setup.single_document(CRD)) == "trainjobs.trainer.kubeflow.org"
 
 
-def test_crd_name_accepts_quotes_and_other_indents():
+def test_object_name_accepts_quotes_and_other_indents():
     text = 'apiVersion: v1\nkind: X\nmetadata:\n    name: "a.b.c"\n'
-    assert cluster_setup.crd_name(text) == "a.b.c"
+    assert cluster_setup.object_name(text) == "a.b.c"
 
 
 def test_single_document_refuses_a_file_with_two_objects():

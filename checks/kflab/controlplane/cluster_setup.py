@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kflab import upstream
 from kflab.controlplane.api import Api, ApiError, condition, wait_for
-from kflab.versions import crd_kinds, pins
+from kflab.versions import component, crd_kinds, pins
 
 KWOK_SELECTOR = "kwok.x-k8s.io/node=fake"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
@@ -28,6 +28,9 @@ GPU_LABELS = {
 # kwok's own stages for pods; pod-complete is left out on purpose, so that a Job's
 # pods keep running (and keep their Kueue quota) until the Job is deleted.
 KWOK_POD_STAGES = ("kustomize/stage/pod/fast/pod-ready.yaml", "kustomize/stage/pod/fast/pod-delete.yaml")
+# The Trainer runtime that lab 3.2's TrainJob names. No Trainer controller runs here,
+# but Kueue's TrainJob integration reads the runtime to size the job's workload.
+TRAINER_RUNTIME = "manifests/base/runtimes/torch_distributed.yaml"
 
 
 def node(name: str, pool: str, capacity: dict[str, str], labels: dict[str, str] | None = None,
@@ -81,7 +84,7 @@ def kwok_stages() -> str:
     return "\n---\n".join(d.strip().removeprefix("---").strip() for d in docs) + "\n"
 
 
-def crd_name(manifest: str) -> str:
+def object_name(manifest: str) -> str:
     """metadata.name of a one-object YAML manifest, read without a YAML parser.
 
     Generated CRD files put `metadata:` at column 0 and `name:` among its
@@ -101,7 +104,7 @@ def crd_name(manifest: str) -> str:
 def single_document(text: str) -> str:
     docs = [d for d in re.split(r"^---[ \t]*$", text, flags=re.MULTILINE) if re.search(r"^kind:", d, re.M)]
     if len(docs) != 1:
-        raise ValueError(f"expected one object in the CRD file, found {len(docs)}")
+        raise ValueError(f"expected one object in the manifest, found {len(docs)}")
     return docs[0].lstrip("\n")
 
 
@@ -112,7 +115,7 @@ def apply_crds(api: Api, timeout_s: float) -> list[str]:
     for kind in crd_kinds():
         path: Path = upstream.crd_file(kind)
         manifest = single_document(path.read_text())
-        name = crd_name(manifest)
+        name = object_name(manifest)
         try:
             api.apply(f"{base}/{name}", manifest)
         except ApiError as exc:
@@ -121,3 +124,12 @@ def apply_crds(api: Api, timeout_s: float) -> list[str]:
     wait_for(f"{len(names)} CRDs to be Established",
              lambda: all(condition(api.get(f"{base}/{n}"), "Established") for n in names), timeout_s)
     return names
+
+
+def apply_training_runtime(api: Api) -> str:
+    """Server-side apply Trainer's torch-distributed ClusterTrainingRuntime at the pinned version."""
+    pin = component("trainer")
+    manifest = single_document(upstream.module_file(pin["module"], pin["version"], TRAINER_RUNTIME, pin.get("repo")).read_text())
+    name = object_name(manifest)
+    api.apply(f"/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes/{name}", manifest)
+    return name

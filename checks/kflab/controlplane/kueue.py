@@ -24,8 +24,9 @@ WEBHOOK_MANIFEST = "config/components/webhook/manifests.yaml"
 CRD_KUSTOMIZATION = "config/components/crd/kustomization.yaml"
 NAMESPACE = "kueue-system"
 # Kueue builds in integrations for many job kinds. Only kinds whose CRDs exist here
-# are enabled: TrainJob's integration also watches JobSets, whose CRD is not pinned.
-FRAMEWORKS = {"batch/job": ("batch", "jobs"), "kubeflow.org/pytorchjob": ("kubeflow.org", "pytorchjobs")}
+# are enabled (TrainJob's integration also needs the JobSet and runtime CRDs).
+FRAMEWORKS = {"batch/job": ("batch", "jobs"), "kubeflow.org/pytorchjob": ("kubeflow.org", "pytorchjobs"),
+              "trainer.kubeflow.org/trainjob": ("trainer.kubeflow.org", "trainjobs")}
 # Kueue 0.19 reads its metrics certificate from this fixed path when its internal
 # cert manager is off; there is no setting to move it.
 METRICS_CERT_DIR = Path("/etc/kueue/metrics/certs")

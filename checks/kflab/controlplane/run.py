@@ -163,6 +163,7 @@ def up(timeout_s: float = 120) -> Api:
 
     crds = cluster_setup.apply_crds(api, timeout_s)
     log(f"{len(crds)} pinned CRDs applied and Established")
+    log(f"ClusterTrainingRuntime {cluster_setup.apply_training_runtime(api)} applied")
 
     api.create_if_missing("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": kueue.NAMESPACE}})

@@ -1,0 +1,135 @@
+"""What lab 3.5's page says about queueing lab 3.2's TrainJob, checked against a real Kueue.
+
+The page's "Going further" step: Kueue's TrainJob integration suspends the job and
+sizes one Workload for all of its nodes. The 16-GPU TrainJob never fits the team's
+4-GPU queue, so it waits with Kueue's reason; the same job at `numNodes: 1` is
+admitted and unsuspended. Runs where a Kubernetes API with Kueue and Trainer's
+torch-distributed runtime answers (the CI control plane, or Kind with `trainer` and
+`kueue`); skips elsewhere, and fails under KFLAB_REQUIRE_CLUSTER=1.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+
+from kflab import paths, registry, tiers
+from kflab.k8s import ApiRefusal
+from kflab.learner import LabTarget
+
+KUEUE = "kueue.x-k8s.io/v1beta2"
+TRAINER = "trainer.kubeflow.org/v1alpha1"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+GPU = "nvidia.com/gpu"
+WAIT_S = 30
+
+
+def _need(problem: str | None) -> None:
+    if problem:
+        if os.environ.get("KFLAB_REQUIRE_CLUSTER") == "1":
+            pytest.fail(f"KFLAB_REQUIRE_CLUSTER=1, but {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    _need(tiers.unavailable("cluster"))
+    from kflab import k8s
+
+    cluster = k8s.Cluster()
+    try:
+        cluster.get(TRAINER, "ClusterTrainingRuntime", "torch-distributed")
+    except Exception as exc:  # no Trainer CRDs, or no runtime: either way nothing to queue
+        _need(f"this cluster has no torch-distributed ClusterTrainingRuntime ({exc}); "
+              "install Trainer with `scripts/cluster up` (Kind) or use `scripts/controlplane up`")
+    return cluster
+
+
+def _solution_docs(lab_id: str, name: str) -> list[dict]:
+    return LabTarget(registry.get(lab_id), paths.SOLUTIONS).yaml_docs(name)
+
+
+@pytest.fixture(scope="module")
+def queue(cluster):
+    """Lab 3.5's solution queues, with cluster-wide names made unique; yields (namespace, LocalQueue name)."""
+    ns = cluster.new_namespace("kflab-queued-trainjob")
+    suffix = ns.rsplit("-", 1)[-1]
+    docs = _solution_docs("3.5", "queues.yaml")
+    renamed = {d["metadata"]["name"]: f"{d['metadata']['name']}-{suffix}"
+               for d in docs if d["kind"] in ("ResourceFlavor", "ClusterQueue", "Cohort", "WorkloadPriorityClass")}
+    created = []
+    for doc in docs:
+        doc = copy.deepcopy(doc)
+        doc["metadata"]["name"] = renamed.get(doc["metadata"]["name"], doc["metadata"]["name"])
+        spec = doc.get("spec", {})
+        for key in ("clusterQueue", "cohortName"):
+            if key in spec:
+                spec[key] = renamed[spec[key]]
+        for group in spec.get("resourceGroups", []):
+            for flavor in group["flavors"]:
+                flavor["name"] = renamed[flavor["name"]]
+        created.append(cluster.into_namespace(doc, ns))
+        cluster.create(created[-1], ns)
+    local_queue = next(d["metadata"]["name"] for d in docs if d["kind"] == "LocalQueue")
+    yield ns, local_queue
+    cluster.delete("v1", "Namespace", ns)
+    for obj in reversed(created):
+        if obj["metadata"]["name"] in renamed.values():
+            cluster.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
+
+
+def _submit(cluster, queue, name: str, num_nodes: int | None = None) -> dict:
+    """Lab 3.2's solution TrainJob, labelled for the queue; returns its Workload once Kueue has decided."""
+    ns, local_queue = queue
+    job = next(d for d in _solution_docs("3.2", "trainjob.yaml") if d["kind"] == "TrainJob")
+    job["metadata"]["name"] = name
+    job["metadata"].setdefault("labels", {})[QUEUE_LABEL] = local_queue
+    if num_nodes is not None:
+        job["spec"]["trainer"]["numNodes"] = num_nodes
+    cluster.create(job, ns)
+
+    def decided(w) -> bool:
+        conds = {c["type"]: c["status"] for c in (w.get("status") or {}).get("conditions") or []}
+        owned = any(r.get("name") == name for r in w["metadata"].get("ownerReferences", []))
+        return owned and (conds.get("Admitted") == "True" or conds.get("QuotaReserved") == "False")
+
+    try:
+        return cluster.wait(KUEUE, "Workload", None, ns, predicate=decided, timeout_s=WAIT_S,
+                            what=f"Kueue to admit or hold TrainJob {name}")
+    except TimeoutError:
+        pytest.fail(f"Kueue decided nothing about TrainJob {name} within {WAIT_S}s. Is "
+                    "`trainer.kubeflow.org/trainjob` among Kueue's integrations.frameworks?")
+
+
+def _condition(obj: dict, kind: str) -> dict:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def _trainjob(cluster, queue, name: str) -> dict:
+    return cluster.get(TRAINER, "TrainJob", name, queue[0]).to_dict()
+
+
+def test_the_16_gpu_trainjob_is_one_workload_that_waits_for_quota(cluster, queue):
+    try:
+        workload = _submit(cluster, queue, "ddp-mlp")
+    except ApiRefusal as exc:
+        pytest.fail(f"the API server or Kueue refused lab 3.2's TrainJob: {exc.reason}")
+    requests = {r["name"]: r["resources"] for r in workload["status"].get("resourceRequests", [])}
+    assert list(requests) == ["node"], f"one pod set for the runtime's one replicated job, got {list(requests)}"
+    assert requests["node"][GPU] == "16", f"4 nodes x 4 GPUs should ask for 16 GPUs, got {requests['node']}"
+    held = _condition(workload, "QuotaReserved")
+    assert held.get("status") == "False" and "insufficient quota" in held.get("message", ""), (
+        f"the job is over the ClusterQueue's quota and must wait with Kueue's reason, got {held}")
+    assert _trainjob(cluster, queue, "ddp-mlp")["spec"].get("suspend") is True, "a waiting TrainJob stays suspended"
+
+
+def test_the_same_trainjob_on_one_node_is_admitted_and_unsuspended(cluster, queue):
+    workload = _submit(cluster, queue, "ddp-mlp-1node", num_nodes=1)
+    assert _condition(workload, "Admitted").get("status") == "True", (
+        f"1 node x 4 GPUs fits the queue's 4 GPUs and should be admitted, got {workload['status'].get('conditions')}")
+    flavors = workload["status"]["admission"]["podSetAssignments"][0]["flavors"]
+    assert flavors[GPU].startswith("gpu-nodes-"), f"the GPUs should come from the GPU flavor, got {flavors}"
+    assert cluster.eventually(lambda: _trainjob(cluster, queue, "ddp-mlp-1node")["spec"].get("suspend") is False), (
+        "Kueue unsuspends an admitted TrainJob")
