@@ -1,9 +1,9 @@
-"""What lab 3.5's page says about queueing lab 3.2's TrainJob, checked against a real Kueue.
+"""What lab 3.5's page says about queueing lab 3.2's jobs, checked against a real Kueue.
 
-The page's "Going further" step: Kueue's TrainJob integration suspends the job and
-sizes one Workload for all of its nodes. The 16-GPU TrainJob never fits the team's
-4-GPU queue, so it waits with Kueue's reason; the same job at `numNodes: 1` is
-admitted and unsuspended. Runs where a Kubernetes API with Kueue and Trainer's
+The page's "Going further" step: Kueue's TrainJob integration (and its PyTorchJob
+one, once enabled) suspends the job and sizes one Workload for all of its pods. The
+16-GPU job never fits the team's 4-GPU queue, so it waits with Kueue's reason; the
+same job on one pod of 4 GPUs is admitted and unsuspended. Runs where a Kubernetes API with Kueue and Trainer's
 torch-distributed runtime answers (the CI control plane, or Kind with `trainer` and
 `kueue`); skips elsewhere, and fails under KFLAB_REQUIRE_CLUSTER=1.
 """
@@ -51,10 +51,13 @@ def _solution_docs(lab_id: str, name: str) -> list[dict]:
     return LabTarget(registry.get(lab_id), paths.SOLUTIONS).yaml_docs(name)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def queue(cluster):
-    """Lab 3.5's solution queues, with cluster-wide names made unique; yields (namespace, LocalQueue name)."""
-    ns = cluster.new_namespace("kflab-queued-trainjob")
+    """Lab 3.5's solution queues, fresh for each test, with cluster-wide names made unique.
+
+    Yields (namespace, LocalQueue name).
+    """
+    ns = cluster.new_namespace("kflab-queued-jobs")
     suffix = ns.rsplit("-", 1)[-1]
     docs = _solution_docs("3.5", "queues.yaml")
     renamed = {d["metadata"]["name"]: f"{d['metadata']['name']}-{suffix}"
@@ -80,15 +83,34 @@ def queue(cluster):
             cluster.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
 
 
-def _submit(cluster, queue, name: str, num_nodes: int | None = None) -> dict:
-    """Lab 3.2's solution TrainJob, labelled for the queue; returns its Workload once Kueue has decided."""
+def _trainjob_on_one_node(job: dict) -> None:
+    job["spec"]["trainer"]["numNodes"] = 1
+
+
+def _pytorchjob_master_only(job: dict) -> None:
+    del job["spec"]["pytorchReplicaSpecs"]["Worker"]
+
+
+# kind: (apiVersion, lab 3.2's file, where the job keeps `suspend`, how to shrink it to 4 GPUs)
+JOBS = {
+    "TrainJob": (TRAINER, "trainjob.yaml", ("spec",), _trainjob_on_one_node),
+    "PyTorchJob": ("kubeflow.org/v1", "pytorchjob.yaml", ("spec", "runPolicy"), _pytorchjob_master_only),
+}
+
+
+def _submit(cluster, queue, kind: str, name: str, shrink: bool = False) -> dict:
+    """Lab 3.2's solution job, labelled for the queue; returns its Workload once Kueue has decided."""
     ns, local_queue = queue
-    job = next(d for d in _solution_docs("3.2", "trainjob.yaml") if d["kind"] == "TrainJob")
+    _, file, _, shrink_it = JOBS[kind]
+    job = next(d for d in _solution_docs("3.2", file) if d["kind"] == kind)
     job["metadata"]["name"] = name
     job["metadata"].setdefault("labels", {})[QUEUE_LABEL] = local_queue
-    if num_nodes is not None:
-        job["spec"]["trainer"]["numNodes"] = num_nodes
-    cluster.create(job, ns)
+    if shrink:
+        shrink_it(job)
+    try:
+        cluster.create(job, ns)
+    except ApiRefusal as exc:
+        pytest.fail(f"the API server or Kueue's webhook refused lab 3.2's {kind}: {exc.reason}")
 
     def decided(w) -> bool:
         conds = {c["type"]: c["status"] for c in (w.get("status") or {}).get("conditions") or []}
@@ -97,39 +119,44 @@ def _submit(cluster, queue, name: str, num_nodes: int | None = None) -> dict:
 
     try:
         return cluster.wait(KUEUE, "Workload", None, ns, predicate=decided, timeout_s=WAIT_S,
-                            what=f"Kueue to admit or hold TrainJob {name}")
+                            what=f"Kueue to admit or hold {kind} {name}")
     except TimeoutError:
-        pytest.fail(f"Kueue decided nothing about TrainJob {name} within {WAIT_S}s. Is "
-                    "`trainer.kubeflow.org/trainjob` among Kueue's integrations.frameworks?")
+        pytest.fail(f"Kueue decided nothing about {kind} {name} within {WAIT_S}s. Is its integration "
+                    "among Kueue's integrations.frameworks?")
 
 
 def _condition(obj: dict, kind: str) -> dict:
     return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
 
 
-def _trainjob(cluster, queue, name: str) -> dict:
-    return cluster.get(TRAINER, "TrainJob", name, queue[0]).to_dict()
+def _suspended(cluster, queue, kind: str, name: str) -> bool | None:
+    api_version, _, where, _ = JOBS[kind]
+    value = cluster.get(api_version, kind, name, queue[0]).to_dict()
+    for key in where:
+        value = value.get(key) or {}
+    return value.get("suspend")
 
 
-def test_the_16_gpu_trainjob_is_one_workload_that_waits_for_quota(cluster, queue):
-    try:
-        workload = _submit(cluster, queue, "ddp-mlp")
-    except ApiRefusal as exc:
-        pytest.fail(f"the API server or Kueue refused lab 3.2's TrainJob: {exc.reason}")
-    requests = {r["name"]: r["resources"] for r in workload["status"].get("resourceRequests", [])}
-    assert list(requests) == ["node"], f"one pod set for the runtime's one replicated job, got {list(requests)}"
-    assert requests["node"][GPU] == "16", f"4 nodes x 4 GPUs should ask for 16 GPUs, got {requests['node']}"
+@pytest.mark.parametrize("kind", JOBS)
+def test_the_16_gpu_job_is_one_workload_that_waits_for_quota(cluster, queue, kind):
+    name = f"{kind.lower()}-16"
+    workload = _submit(cluster, queue, kind, name)
+    requests = [r["resources"] for r in workload["status"].get("resourceRequests", [])]
+    gpus = sum(int(r.get(GPU, 0)) for r in requests)
+    assert gpus == 16, f"all 4 pods x 4 GPUs belong to one workload, so it asks for 16 GPUs; got {requests}"
     held = _condition(workload, "QuotaReserved")
     assert held.get("status") == "False" and "insufficient quota" in held.get("message", ""), (
         f"the job is over the ClusterQueue's quota and must wait with Kueue's reason, got {held}")
-    assert _trainjob(cluster, queue, "ddp-mlp")["spec"].get("suspend") is True, "a waiting TrainJob stays suspended"
+    assert _suspended(cluster, queue, kind, name) is True, f"a waiting {kind} stays suspended"
 
 
-def test_the_same_trainjob_on_one_node_is_admitted_and_unsuspended(cluster, queue):
-    workload = _submit(cluster, queue, "ddp-mlp-1node", num_nodes=1)
+@pytest.mark.parametrize("kind", JOBS)
+def test_the_same_job_on_one_pod_is_admitted_and_unsuspended(cluster, queue, kind):
+    name = f"{kind.lower()}-4"
+    workload = _submit(cluster, queue, kind, name, shrink=True)
     assert _condition(workload, "Admitted").get("status") == "True", (
-        f"1 node x 4 GPUs fits the queue's 4 GPUs and should be admitted, got {workload['status'].get('conditions')}")
+        f"one pod of 4 GPUs fits the queue's 4 GPUs and should be admitted, got {workload['status'].get('conditions')}")
     flavors = workload["status"]["admission"]["podSetAssignments"][0]["flavors"]
     assert flavors[GPU].startswith("gpu-nodes-"), f"the GPUs should come from the GPU flavor, got {flavors}"
-    assert cluster.eventually(lambda: _trainjob(cluster, queue, "ddp-mlp-1node")["spec"].get("suspend") is False), (
-        "Kueue unsuspends an admitted TrainJob")
+    assert cluster.eventually(lambda: _suspended(cluster, queue, kind, name) is False), (
+        f"Kueue unsuspends an admitted {kind}")
