@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +31,12 @@ def sandboxed(tmp_path: Path, code: str, limits=LIMITS, network=False, namespace
     argv = confine.sandbox_command(box, limits, network, [], cgroup, [sys.executable, str(script)], namespaces)
     if who == "ordinary-user":
         argv = ordinary_user_prefix() + argv
+    elif who == "user-without-namespaces":
+        argv = refused_user_prefix() + argv
+        # The wrapper is then pid 1 of the PID namespace that a proc of its own needs,
+        # so its parent, the test, is outside and getppid() is 0.
+        config = json.loads(box.sandbox_config.read_text())
+        box.sandbox_config.write_text(json.dumps({**config, "parent": 0}))
     try:
         done = subprocess.run(argv, cwd=box.root, capture_output=True, text=True, timeout=60,
                               env={**os.environ, "HOME": str(box.home), "TMPDIR": str(box.tmp)})
@@ -49,6 +57,21 @@ def ordinary_user_prefix() -> list[str]:
     prefix = ["unshare", "--user", "--map-user=1000", "--map-group=1000", "--"]
     if not shutil.which("unshare") or subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
         pytest.skip("util-linux unshare cannot map a user here")
+    return prefix
+
+
+def refused_user_prefix() -> list[str]:
+    """As root: an ordinary user (uid 1000) on a kernel that refuses them new user namespaces.
+
+    An outer user namespace with a proc of its own lowers max_user_namespaces to
+    the one namespace that uid 1000 lives in, so the wrapper's probe, which needs
+    one more, gets ENOSPC: the refusal that `user.max_user_namespaces=0` gives.
+    """
+    inner = ordinary_user_prefix()
+    prefix = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc", "--",
+              "sh", "-c", 'echo 1 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh", *inner]
+    if subprocess.run([*prefix, "unshare", "--user", "true"], capture_output=True).returncode == 0:
+        pytest.skip("cannot lower max_user_namespaces in a user namespace here")
     return prefix
 
 
@@ -169,6 +192,33 @@ time.sleep(60)
     summary = grader.grade(folder, [LAB], jobs=1, out=tmp_path / "out", limits=limits, show_progress=False)
     row = summary.rows[0]
     assert row["status"] == "crashed" and "more than 800 MB of memory" in row["reason"], row["reason"]
+
+
+def test_a_user_refused_namespaces_still_gets_the_command_run_and_the_reason(tmp_path):
+    done, box = sandboxed(tmp_path, """
+        import os
+        open("written", "w").write("ok")
+        print("ran as", os.getuid())
+    """, who="user-without-namespaces")
+    facts = box.isolation()
+    assert done.returncode == 0 and "ran as 1000" in done.stdout, f"the command runs without namespaces: {done.stdout}{done.stderr}"
+    assert "user.max_user_namespaces" in facts.get("namespaces_problem", ""), f"the report says why, in words: {facts}"
+    assert "per user" in facts.get("processes", "") and "network" not in facts, f"and claims no more than it has: {facts}"
+
+
+def test_a_class_graded_by_a_user_refused_namespaces_gets_the_same_grades_and_the_reason(tmp_path):
+    folder = tmp_path / "submissions"
+    corpus.solution(folder / "alice", [LAB])
+    corpus.starter(folder / "bob", [LAB])
+    prefix = refused_user_prefix()
+    done = subprocess.run([*prefix, sys.executable, "-m", "kflab.cli", "grade", str(folder), "--lab", LAB.id,
+                           "--out", str(tmp_path / "out"), "--offline"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0, f"the grader finishes: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+    rows = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    assert (rows["alice"]["total"], rows["bob"]["total"]) == (rows["alice"]["max"], "0"), f"grades as usual: {rows}"
+    for row in rows.values():
+        assert "user.max_user_namespaces" in row["notes"], f"every row says why it was not confined: {row['notes']}"
 
 
 def test_a_refused_namespace_probe_says_why_and_the_wrapper_goes_on(tmp_path):

@@ -183,9 +183,8 @@ def sandbox_command(box, limits: Limits, network: bool, hide: list[Path], cgroup
         "cgroup_procs": cgroup.procs_file if cgroup else None, "max_procs": limits.max_procs,
         "confine": namespaces,
     }
-    cfg_path = box.run / "sandbox.json"
-    cfg_path.write_text(json.dumps(config))
-    return [sys.executable, "-I", "-S", str(SANDBOX), str(cfg_path), "--", *cmd]
+    box.sandbox_config.write_text(json.dumps(config))
+    return [sys.executable, "-I", "-S", str(SANDBOX), str(box.sandbox_config), "--", *cmd]
 
 
 def _under(path: str, folder: str) -> bool:

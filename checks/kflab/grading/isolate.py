@@ -47,6 +47,10 @@ class Box:
         return self.root / "run"
 
     @property
+    def sandbox_config(self) -> Path:
+        return self.run / "sandbox.json"
+
+    @property
     def isolation_report(self) -> Path:
         return self.run / "isolation.jsonl"
 

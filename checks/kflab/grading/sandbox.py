@@ -17,6 +17,7 @@ writes what it achieved to the `report` file of the config, as JSON lines.
 """
 
 import ctypes
+import errno
 import fcntl
 import json
 import os
@@ -153,13 +154,21 @@ def map_own_ids(uid: int, gid: int) -> None:
             fh.write(text)
 
 
+# What an ordinary user's refused unshare(2) usually means, for the instructor who reads the notes.
+UNSHARE_REFUSALS = {
+    errno.ENOSPC: ": the kernel's limit on user namespaces is reached (sysctl user.max_user_namespaces)",
+    errno.EPERM: ": this kernel or container does not let ordinary users create user namespaces",
+}
+
+
 def enter_namespaces(flags: int) -> None:
     """unshare(2) the namespaces; as an ordinary user, inside a user namespace of our own."""
     uid, gid = os.geteuid(), os.getegid()
     if uid != 0:
         flags |= CLONE_NEWUSER
     if libc.unshare(flags) != 0:
-        raise OSError(ctypes.get_errno(), f"unshare failed ({os.strerror(ctypes.get_errno())})")
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare failed ({os.strerror(err)}){UNSHARE_REFUSALS.get(err, '') if uid else ''}")
     if uid != 0:
         map_own_ids(uid, gid)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # proves we hold CAP_SYS_ADMIN over the new mount namespace
