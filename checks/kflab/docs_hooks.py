@@ -6,6 +6,7 @@
 - `<!-- kflab:pin kind.version -->` becomes one pinned value (a dotted path into versions.toml),
   so that commands on a page carry the pinned versions; `#v` after the path drops a leading
   "v", as `${VERSION#v}` does in the scripts (Helm charts are versioned without it);
+- `<!-- kflab:runs LAB [cluster] -->` lines, read by tests/test_doc_commands.py, are dropped;
 - every lab page gets a header with its id, points, tiers and check command.
 """
 
@@ -18,6 +19,7 @@ from kflab import registry, versions
 LABS_ENTRY = re.compile(r"^kflab-labs-(\d+)$")
 LAB_TABLE = re.compile(r"<!-- kflab:labs(?: (\d+))? -->")
 PIN = re.compile(r"<!-- kflab:pin ([\w.-]+)(#v)? -->")
+RUNS = re.compile(r"^[ \t]*<!-- kflab:runs [^>]*-->\n", re.M)
 
 
 def _expand(items):
@@ -85,6 +87,7 @@ def on_page_markdown(markdown, page, config, files):
     markdown = LAB_TABLE.sub(lambda m: lab_table(int(m.group(1)) if m.group(1) else None).replace("{root}", root), markdown)
     markdown = markdown.replace("<!-- kflab:versions -->", versions_table())
     markdown = PIN.sub(lambda m: pin(m.group(1)).removeprefix("v" if m.group(2) else ""), markdown)
+    markdown = RUNS.sub("", markdown)
     for lab in registry.labs():
         if lab.docs == page.file.src_uri:
             title_end = markdown.find("\n", markdown.find("# ")) + 1

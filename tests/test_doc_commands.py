@@ -1,0 +1,130 @@
+"""The shell commands that pages tell learners to type, run as written, on the solutions.
+
+A page marks a block it promises will work with `<!-- kflab:runs LAB [cluster] -->`
+on the line before the fence. The block runs with bash in a copy of that lab's
+solution folder (a leading `cd labs/...` must name that folder), with the venv's
+tools on PATH; a `cluster` block runs against the current cluster, in a namespace
+of its own that replaces the page's. A comment at the end of a line is checked
+where it states a result:
+  `# yes` / `# no`          the command prints exactly that (kubectl auth can-i);
+  `# NAME about X`          the last `NAME=value` it prints is within 0.03 of X.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kflab import paths, registry, tiers
+
+MARKER = re.compile(r"^( *)<!-- kflab:runs (\d+\.\d+)( cluster)? -->\n(?:[ \t]*\n)*\1```bash\n(.*?)^\1```", re.M | re.S)
+ABOUT = re.compile(r"#\s*(\w+) about ([\d.]+)\s*$")
+ANSWER = re.compile(r"#\s*(yes|no)\s*$")
+NAMESPACE = re.compile(r"((?:-n|namespace) )team-a\b(?!-)")
+
+
+@dataclasses.dataclass
+class Block:
+    page: str
+    line: int
+    lab: str
+    cluster: bool
+    lines: list[str]
+
+    @property
+    def id(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+def blocks() -> list[Block]:
+    found = []
+    for page in sorted(paths.DOCS.rglob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for m in MARKER.finditer(text):
+            indent = m.group(1)
+            lines = [ln.removeprefix(indent) for ln in m.group(4).splitlines() if ln.strip()]
+            found.append(Block(str(page.relative_to(paths.DOCS)), text.count("\n", 0, m.start()) + 1,
+                               m.group(2), bool(m.group(3)), lines))
+    return found
+
+
+BLOCKS = blocks()
+
+
+def test_pages_mark_the_commands_they_promise_will_run():
+    pages = {b.page for b in BLOCKS}
+    assert {"stage3/ddp-training.md", "stage3/katib-experiment.md", "stage3/multi-tenancy.md"} <= pages, (
+        f"the runnable blocks should include stage 3's; found them on {sorted(pages)}")
+    for block in BLOCKS:
+        assert registry.get(block.lab), f"{block.id} names lab {block.lab}, which the registry does not have"
+
+
+def _workdir(tmp_path: Path, block: Block) -> tuple[Path, list[str]]:
+    """A copy of the lab's solution folder, and the block's lines without a leading `cd` into it."""
+    lab = registry.get(block.lab)
+    folder = lab.dir(tmp_path / "course" / "labs")
+    shutil.copytree(lab.dir(paths.SOLUTIONS), folder)
+    lines = list(block.lines)
+    if lines[0].startswith("cd "):
+        where = lines.pop(0).split(None, 1)[1]
+        assert where == str(lab.dir(Path("labs"))), f"{block.id} changes into {where}, not lab {block.lab}'s folder"
+    return folder, lines
+
+
+def _check_stated_result(block: Block, line: str, out: str) -> None:
+    if m := ANSWER.search(line):
+        assert out.strip() == m.group(1), f"{block.id}: `{line}` printed {out.strip()!r}"
+    if m := ABOUT.search(line):
+        values = re.findall(rf"\b{m.group(1)}=([\d.]+)", out)
+        assert values, f"{block.id}: `{line}` printed no {m.group(1)}=... line:\n{out[-800:]}"
+        assert abs(float(values[-1]) - float(m.group(2))) <= 0.03, (
+            f"{block.id}: the page says {m.group(1)} about {m.group(2)}, the command printed {values[-1]}")
+
+
+@pytest.fixture
+def cluster_namespace(block):
+    """For a cluster block: a fresh namespace name, and afterwards everything the block applied, deleted."""
+    if not block.cluster:
+        yield None
+        return
+    problem = tiers.unavailable("cluster")
+    if problem:
+        if os.environ.get("KFLAB_REQUIRE_CLUSTER") == "1":
+            pytest.fail(f"KFLAB_REQUIRE_CLUSTER=1, but {problem}")
+        pytest.skip(problem)
+    ns = f"kflab-docs-{uuid.uuid4().hex[:6]}"
+    yield ns
+    subprocess.run(["kubectl", "delete", "namespace", ns, "--ignore-not-found", "--wait=false"], capture_output=True)
+
+
+@pytest.fixture
+def block(request):
+    return request.param
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS], indirect=True)
+def test_the_commands_on_the_page_run_as_written(tmp_path, block, cluster_namespace):
+    folder, lines = _workdir(tmp_path, block)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    applied = []
+    try:
+        for line in lines:
+            command = NAMESPACE.sub(rf"\g<1>{cluster_namespace}", line) if cluster_namespace else line
+            done = subprocess.run(["bash", "-c", command], cwd=folder, env=env, capture_output=True, text=True,
+                                  timeout=600)
+            assert done.returncode == 0 or ANSWER.search(line), (
+                f"{block.id}: `{line}` failed ({done.returncode}):\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
+            _check_stated_result(block, line, done.stdout)
+            applied += re.findall(r"apply .*-f (\S+)", command)
+    finally:
+        for file in reversed(applied):  # the cluster-wide objects of the files (their namespace goes with the fixture)
+            subprocess.run(["kubectl", "delete", "-f", file, "--ignore-not-found", "--wait=false"], cwd=folder,
+                           env=env, capture_output=True)
