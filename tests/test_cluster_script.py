@@ -2,6 +2,7 @@
 the cluster, and failures end with what to try (fake tools on PATH, no Docker)."""
 
 import os
+import re
 import stat
 import subprocess
 import tomllib
@@ -159,6 +160,45 @@ def test_a_failed_wait_names_what_it_waited_for_and_what_to_try(tmp_path):
     assert code != 0, out
     assert any("waiting for the Kueue controller" in line for line in lines), out
     assert lines[-1].startswith("Try: ") and "kueue-system" in lines[-1], f"the fix should be specific:\n{out}"
+
+
+def test_arrays_that_start_empty_expand_safely_under_macos_bash_3_2():
+    """Before bash 4.4, "${a[@]}" of an empty array is an unbound variable under `set -u`."""
+    text = SCRIPT.read_text()
+    empty = set(re.findall(r"\b(\w+)=\(\)", text)) - {"out"}  # shown() always gets a command
+    for name in empty:
+        bare = [line for line in text.splitlines() if f'"${{{name}[@]}}"' in line and f"${{{name}[@]+" not in line]
+        assert not bare, f"{name} may be empty; expand it as ${{{name}[@]+\"${{{name}[@]}}\"}}: {bare}"
+
+
+def _tools_without(tmp_path, missing: str, stub: str | None = None) -> str:
+    """A PATH like the system's, minus one tool (or with a stub that always fails in its place)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for entry in os.environ["PATH"].split(os.pathsep):
+        for tool in (os.listdir(entry) if os.path.isdir(entry) else []):
+            if tool != missing and not (folder / tool).exists():
+                (folder / tool).symlink_to(os.path.join(entry, tool))
+    if stub:
+        (folder / missing).write_text(stub)
+        (folder / missing).chmod(0o755)
+    return str(folder)
+
+
+def test_a_python3_too_old_for_tomllib_is_passed_over_for_the_course_venv(tmp_path):
+    """macOS's own python3 is 3.9; once scripts/start has made .venv, the script uses that."""
+    if not (paths.REPO / ".venv" / "bin" / "python").exists():
+        pytest.skip("no .venv yet: scripts/start makes it")
+    old = "#!/bin/sh\necho 'ModuleNotFoundError: No module named tomllib' >&2\nexit 1\n"
+    code, commands, out = plan("--dry-run", "up", env={"PATH": _tools_without(tmp_path, "python3", old), "PYTHON": ""})
+    assert code == 0 and any("kind create cluster" in c for c in commands), f"the plan needs only .venv's Python:\n{out}"
+
+
+def test_bootstrap_needs_no_sha256sum(tmp_path):
+    """macOS has shasum, not sha256sum: the install stamp is hashed with Python."""
+    proc = subprocess.run([str(paths.REPO / "scripts" / "bootstrap")], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PATH": _tools_without(tmp_path, "sha256sum")})
+    assert proc.returncode == 0, f"bootstrap failed without sha256sum:\n{proc.stdout}{proc.stderr}"
 
 
 def test_the_script_is_shellcheck_clean():
