@@ -22,8 +22,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from clusterkit import need_cluster
 
-from kflab import paths, registry, tiers
+from kflab import paths, registry
 
 MARKER = re.compile(r"^( *)<!-- kflab:runs (\d+\.\d+)( cluster)? -->\n(?:[ \t]*\n)*\1```bash\n(.*?)^\1```", re.M | re.S)
 ABOUT = re.compile(r"#\s*(\w+) about ([\d.]+)\s*$")
@@ -95,11 +96,7 @@ def cluster_namespace(block):
     if not block.cluster:
         yield None
         return
-    problem = tiers.unavailable("cluster")
-    if problem:
-        if os.environ.get("KFLAB_REQUIRE_CLUSTER") == "1":
-            pytest.fail(f"KFLAB_REQUIRE_CLUSTER=1, but {problem}")
-        pytest.skip(problem)
+    need_cluster()
     ns = f"kflab-docs-{uuid.uuid4().hex[:6]}"
     yield ns
     subprocess.run(["kubectl", "delete", "namespace", ns, "--ignore-not-found", "--wait=false"], capture_output=True)

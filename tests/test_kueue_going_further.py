@@ -14,12 +14,12 @@ elsewhere, and fails under KFLAB_REQUIRE_CLUSTER=1.
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 
 import pytest
+from clusterkit import need, need_cluster
 
-from kflab import paths, registry, tiers
+from kflab import paths, registry
 from kflab.k8s import ApiRefusal
 from kflab.learner import LabTarget
 
@@ -32,23 +32,16 @@ CLUSTER_SCOPED = ("ResourceFlavor", "ClusterQueue", "Cohort", "WorkloadPriorityC
 WAIT_S = 30
 
 
-def _need(problem: str | None) -> None:
-    if problem:
-        if os.environ.get("KFLAB_REQUIRE_CLUSTER") == "1":
-            pytest.fail(f"KFLAB_REQUIRE_CLUSTER=1, but {problem}")
-        pytest.skip(problem)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    _need(tiers.unavailable("cluster"))
+    need_cluster()
     from kflab import k8s
 
     cluster = k8s.Cluster()
     try:
         cluster.get(TRAINER, "ClusterTrainingRuntime", "torch-distributed")
     except Exception as exc:  # no Trainer CRDs, or no runtime: either way nothing to queue
-        _need(f"this cluster has no torch-distributed ClusterTrainingRuntime ({exc}); "
+        need(f"this cluster has no torch-distributed ClusterTrainingRuntime ({exc}); "
               "install Trainer with `scripts/cluster up` (Kind) or use `scripts/controlplane up`")
     return cluster
 
