@@ -66,6 +66,10 @@ def test_pages_mark_the_commands_they_promise_will_run():
         f"the runnable blocks should include stage 3's; found them on {sorted(pages)}")
     for block in BLOCKS:
         assert registry.get(block.lab), f"{block.id} names lab {block.lab}, which the registry does not have"
+    for page in paths.DOCS.rglob("*.md"):
+        markers = len(re.findall(r"^ *<!-- kflab:runs ", page.read_text(encoding="utf-8"), re.M))
+        parsed = sum(b.page == str(page.relative_to(paths.DOCS)) for b in BLOCKS)
+        assert markers == parsed, f"{page.name}: {markers - parsed} kflab:runs marker(s) not followed by a bash block"
 
 
 def _workdir(tmp_path: Path, block: Block) -> tuple[Path, list[str]]:
