@@ -12,6 +12,8 @@ import sys
 from kflab import __version__
 from kflab.registry import RegistryError
 
+LAB_ID = "a lab id, e.g. 2.3"
+
 
 def cmd_list(args) -> int:
     from kflab import progress
@@ -31,6 +33,18 @@ def cmd_hint(args) -> int:
     from kflab import progress
 
     print(progress.hint_text(args.id, show_all=args.all))
+    return 0
+
+
+def cmd_reset(args) -> int:
+    from kflab import reset
+
+    try:
+        backup, files = reset.reset_lab(args.id)
+    except reset.ResetError as exc:
+        print(f"kflab reset: {exc}", file=sys.stderr)
+        return 1
+    print(reset.describe(args.id, backup, files))
     return 0
 
 
@@ -73,9 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="show your progress per stage, from your last check runs").set_defaults(func=cmd_status)
 
     p = sub.add_parser("hint", help="reveal the next hint for a lab (one more per call)")
-    p.add_argument("id", help="lab id, e.g. 2.3")
+    p.add_argument("id", help=LAB_ID)
     p.add_argument("--all", action="store_true", help="reveal every hint at once")
     p.set_defaults(func=cmd_hint)
+
+    p = sub.add_parser("reset", help="put a lab's starter files back (your files are copied to .kflab/backups first)")
+    p.add_argument("id", help=LAB_ID)
+    p.set_defaults(func=cmd_reset)
 
     p = sub.add_parser("check", help="run the checks for a stage (2) or a lab (2.3), or all of them")
     p.add_argument("selector", nargs="?", help="a stage number or a lab id; all labs when omitted")
