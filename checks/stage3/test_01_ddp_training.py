@@ -126,7 +126,7 @@ def test_parameters_are_identical_on_every_rank(training):
            "rank 0's weights and averages gradients) and train the wrapped model.")
 
 
-def shards_partition_the_data(training) -> None:
+def expect_shards_partition_the_data(training) -> None:
     """Fail unless, in every epoch, the two ranks read disjoint shards that cover every sample once."""
     recs = training["records"]
     for epoch in map(str, range(1, EPOCHS + 1)):
@@ -141,12 +141,12 @@ def shards_partition_the_data(training) -> None:
 
 def test_sampler_shards_are_disjoint_and_cover_the_data(training):
     """In every epoch, do the ranks read disjoint shards that together cover all samples once?"""
-    shards_partition_the_data(training)
+    expect_shards_partition_the_data(training)
 
 
 def test_sampler_reshuffles_every_epoch(training):
     """Does each epoch shuffle differently (sampler.set_epoch), with the shards still disjoint?"""
-    shards_partition_the_data(training)
+    expect_shards_partition_the_data(training)
     orders = [training["records"][0]["indices"][str(e)] for e in range(1, EPOCHS + 1)]
     expect(len({tuple(o) for o in orders}) == EPOCHS,
            "Rank 0 read its samples in the same order every epoch. Call sampler.set_epoch(epoch) at the start of each "

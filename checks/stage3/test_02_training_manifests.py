@@ -31,7 +31,7 @@ def train_py_parser(lab):
     return LabTarget(registry.get("3.1"), lab.root).argument_parser("train.py")
 
 
-def schema_problems(obj, name: str, crd: str) -> None:
+def expect_schema_valid(obj, name: str, crd: str) -> None:
     found = manifests.problems(obj)
     expect(not found, f"{name} does not match the pinned {crd} schema:\n  - " + "\n  - ".join(found[:8]) +
                       "\nFix those fields (the schema is the CRD the cluster installs, so it refuses the same ones).")
@@ -39,12 +39,12 @@ def schema_problems(obj, name: str, crd: str) -> None:
 
 def test_trainjob_matches_the_pinned_trainer_crd(trainjob):
     """Is trainjob.yaml valid against Trainer v2.3.0's TrainJob CRD, unknown fields included?"""
-    schema_problems(trainjob, "trainjob.yaml", "Trainer TrainJob")
+    expect_schema_valid(trainjob, "trainjob.yaml", "Trainer TrainJob")
 
 
 def test_pytorchjob_matches_the_pinned_training_operator_crd(pytorchjob):
     """Is pytorchjob.yaml valid against Training Operator v1.9.4's PyTorchJob CRD?"""
-    schema_problems(pytorchjob, "pytorchjob.yaml", "Training Operator PyTorchJob")
+    expect_schema_valid(pytorchjob, "pytorchjob.yaml", "Training Operator PyTorchJob")
 
 
 def test_trainjob_runs_on_the_torch_distributed_runtime(trainjob):
