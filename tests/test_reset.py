@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kflab import cli, paths, registry, reset
+from kflab import cli, paths, registry, reset, state
 
 LAB = registry.get("2.1")
 FILE = "components.py"
@@ -16,6 +16,11 @@ FILE = "components.py"
 
 def _git(root: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(autouse=True)
+def own_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("KFLAB_STATE", str(tmp_path / "state"))
 
 
 @pytest.fixture
@@ -39,12 +44,14 @@ def test_reset_restores_the_course_starter_even_over_committed_work_and_keeps_a_
     folder = LAB.dir(clone / "labs")
     _git(clone, "-c", "user.name=L", "-c", "user.email=l@example.org", "commit", "-qam", "my work")
     (folder / FILE).write_text("# my second attempt\n")
+    state.record_results({LAB.id: {"passed": 10, "failed": 0}, "2.2": {"passed": 1, "failed": 0}})
     backup, files = reset.reset_lab(LAB.id, clone)
     assert (folder / FILE).read_text() == _starter(clone, "origin/HEAD"), "the starter as the course shipped it"
     assert (backup / FILE).read_text() == "# my second attempt\n", "the learner's last version is kept"
     assert (folder / "notes.txt").exists(), "files the learner added stay"
     assert any(f.endswith(FILE) for f in files)
     assert _git(clone, "diff", "--cached", "--name-only") == "", "git's index is not touched"
+    assert set(state.load()["labs"]) == {"2.2"}, "the lab's old results are dropped, the others kept"
     said = reset.describe(LAB.id, backup, files, clone)
     assert ".kflab/backups/2.1-" in said and said.endswith("`kflab check 2.1`."), said
 

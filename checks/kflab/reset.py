@@ -5,6 +5,7 @@ The starter comes from the learner's git clone of the course: the course as clon
 or the last commit where there is no remote. Before anything is overwritten, the
 lab's folder is copied to `.kflab/backups/LAB-TIMESTAMP/`, so a reset never loses
 work. Files the learner added are left where they are, and git's index is untouched.
+The lab's recorded check results are dropped, since they described the old files.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from kflab import paths, registry
+from kflab import paths, registry, state
 
 
 class ResetError(RuntimeError):
@@ -63,6 +64,7 @@ def reset_lab(lab_id: str, root: Path = paths.REPO) -> tuple[Path | None, list[s
     if restored.returncode != 0:
         raise ResetError(f"git could not restore {folder}/ from {ref}: {restored.stderr.strip()}. "
                          f"A copy of your files is in {backup}.")
+    state.forget_results(lab.id)
     return backup, files
 
 
@@ -70,5 +72,6 @@ def describe(lab_id: str, backup: Path | None, files: list[str], root: Path = pa
     lines = [f"Lab {lab_id} is back to its starter: {', '.join(Path(f).name for f in files)}."]
     if backup:
         lines.append(f"Your previous files are in {backup.relative_to(root)}/.")
-    lines.append(f"Files you added yourself were left in place. Next: `kflab check {lab_id}`.")
+    lines.append("Files you added yourself were left in place, and `kflab status` shows the lab as not done yet.")
+    lines.append(f"Next: `kflab check {lab_id}`.")
     return "\n".join(lines)

@@ -55,6 +55,13 @@ def record_results(labs: dict[str, dict]) -> None:
     save(data)
 
 
+def forget_results(lab_id: str) -> None:
+    """Drop a lab's recorded results (after `kflab reset`, its old verdict no longer holds)."""
+    data = load()
+    if data["labs"].pop(lab_id, None) is not None:
+        save(data)
+
+
 def reveal_hint(lab_id: str, count: int, show_all: bool) -> int:
     """Reveal one more hint (or all); returns how many are now revealed."""
     data = load()
