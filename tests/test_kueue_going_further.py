@@ -17,11 +17,12 @@ import copy
 from dataclasses import dataclass
 
 import pytest
-from clusterkit import need, need_cluster
 
 from kflab import paths, registry
-from kflab.k8s import ApiRefusal
+from kflab.k8s import ApiRefusal, condition, unique_names
 from kflab.learner import LabTarget
+
+pytestmark = pytest.mark.cluster  # uses the plugin's `cluster` fixture; tests/conftest.py: no skip in CI
 
 KUEUE = "kueue.x-k8s.io/v1beta2"
 TRAINER = "trainer.kubeflow.org/v1alpha1"
@@ -33,17 +34,13 @@ WAIT_S = 30
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    need_cluster()
-    from kflab import k8s
-
-    cluster = k8s.Cluster()
+def trainer_runtime(cluster) -> None:
+    """Kueue sizes a TrainJob's workload from its runtime: skip where the cluster has none."""
     try:
         cluster.get(TRAINER, "ClusterTrainingRuntime", "torch-distributed")
     except Exception as exc:  # no Trainer CRDs, or no runtime: either way nothing to queue
-        need(f"this cluster has no torch-distributed ClusterTrainingRuntime ({exc}); "
-              "install Trainer with `scripts/cluster up` (Kind) or use `scripts/controlplane up`")
-    return cluster
+        pytest.skip(f"this cluster has no torch-distributed ClusterTrainingRuntime ({exc}); "
+                    "install Trainer with `scripts/cluster up` (Kind) or use `scripts/controlplane up`")
 
 
 def _solution_docs(lab_id: str, name: str) -> list[dict]:
@@ -64,21 +61,9 @@ def queue(cluster):
     Cluster-wide names get the namespace's suffix, so runs never share quota.
     """
     ns = cluster.new_namespace("kflab-kueue-further")
-    suffix = ns.rsplit("-", 1)[-1]
-    docs = _solution_docs("3.5", "queues.yaml")
-    names = {d["metadata"]["name"]: f"{d['metadata']['name']}-{suffix}" if d["kind"] in CLUSTER_SCOPED
-             else d["metadata"]["name"] for d in docs}
+    docs, names = unique_names(_solution_docs("3.5", "queues.yaml"), CLUSTER_SCOPED, ns.rsplit("-", 1)[-1])
     created = []
     for doc in docs:
-        doc = copy.deepcopy(doc)
-        doc["metadata"]["name"] = names[doc["metadata"]["name"]]
-        spec = doc.get("spec", {})
-        for key in ("clusterQueue", "cohortName"):
-            if key in spec:
-                spec[key] = names[spec[key]]
-        for group in spec.get("resourceGroups", []):
-            for flavor in group["flavors"]:
-                flavor["name"] = names[flavor["name"]]
         created.append(cluster.into_namespace(doc, ns))
         cluster.create(created[-1], ns)
     yield Queues(ns, next(d["metadata"]["name"] for d in docs if d["kind"] == "LocalQueue"), names)
@@ -149,10 +134,6 @@ def _training_job(kind: str, queue, name: str, shrink: bool = False) -> dict:
     return job
 
 
-def _condition(obj: dict, kind: str) -> dict:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
-
-
 def _suspended(cluster, queue, kind: str, name: str) -> bool | None:
     api_version, _, where, _ = JOBS[kind]
     value = cluster.get(api_version, kind, name, queue.namespace).to_dict()
@@ -162,23 +143,27 @@ def _suspended(cluster, queue, kind: str, name: str) -> bool | None:
 
 
 @pytest.mark.parametrize("kind", JOBS)
-def test_the_16_gpu_job_is_one_workload_that_waits_for_quota(cluster, queue, kind):
+def test_the_16_gpu_job_is_one_workload_that_waits_for_quota(request, cluster, queue, kind):
+    if kind == "TrainJob":
+        request.getfixturevalue("trainer_runtime")
     name = f"{kind.lower()}-16"
     workload = _submit(cluster, queue, _training_job(kind, queue, name))
     requests = [r["resources"] for r in workload["status"].get("resourceRequests", [])]
     gpus = sum(int(r.get(GPU, 0)) for r in requests)
     assert gpus == 16, f"all 4 pods x 4 GPUs belong to one workload, so it asks for 16 GPUs; got {requests}"
-    held = _condition(workload, "QuotaReserved")
+    held = condition(workload, "QuotaReserved")
     assert held.get("status") == "False" and "insufficient quota" in held.get("message", ""), (
         f"the job is over the ClusterQueue's quota and must wait with Kueue's reason, got {held}")
     assert _suspended(cluster, queue, kind, name) is True, f"a waiting {kind} stays suspended"
 
 
 @pytest.mark.parametrize("kind", JOBS)
-def test_the_same_job_on_one_pod_is_admitted_and_unsuspended(cluster, queue, kind):
+def test_the_same_job_on_one_pod_is_admitted_and_unsuspended(request, cluster, queue, kind):
+    if kind == "TrainJob":
+        request.getfixturevalue("trainer_runtime")
     name = f"{kind.lower()}-4"
     workload = _submit(cluster, queue, _training_job(kind, queue, name, shrink=True))
-    assert _condition(workload, "Admitted").get("status") == "True", (
+    assert condition(workload, "Admitted").get("status") == "True", (
         f"one pod of 4 GPUs fits the queue's 4 GPUs and should be admitted, got {workload['status'].get('conditions')}")
     flavors = workload["status"]["admission"]["podSetAssignments"][0]["flavors"]
     assert flavors[GPU].startswith("gpu-nodes-"), f"the GPUs should come from the GPU flavor, got {flavors}"
@@ -189,19 +174,19 @@ def test_the_same_job_on_one_pod_is_admitted_and_unsuspended(cluster, queue, kin
 def test_a_production_job_that_does_not_fit_evicts_an_experiment(cluster, queue):
     job = next(d for d in _solution_docs("3.5", "jobs.yaml") if d["kind"] == "Job")
     experiment = _submit(cluster, queue, _labelled(job, queue, "experiment", "experiment"))
-    assert _condition(experiment, "Admitted").get("status") == "True", (
+    assert condition(experiment, "Admitted").get("status") == "True", (
         f"the experiment (3 of 4 GPUs) should be admitted first, got {experiment['status'].get('conditions')}")
     _submit(cluster, queue, _labelled(job, queue, "production", "production"))
 
     def evicted(w) -> bool:
-        return _workload_of(w, "experiment") and _condition(w, "Evicted").get("status") == "True"
+        return _workload_of(w, "experiment") and condition(w, "Evicted").get("status") == "True"
 
     def admitted(w) -> bool:
-        return _workload_of(w, "production") and _condition(w, "Admitted").get("status") == "True"
+        return _workload_of(w, "production") and condition(w, "Admitted").get("status") == "True"
 
     try:
         gone = cluster.wait(KUEUE, "Workload", None, queue.namespace, predicate=evicted, timeout_s=WAIT_S, what="Evicted")
         cluster.wait(KUEUE, "Workload", None, queue.namespace, predicate=admitted, timeout_s=WAIT_S, what="Admitted")
     except TimeoutError as exc:
         pytest.fail(f"withinClusterQueue: LowerPriority should evict the experiment for the production job: {exc}")
-    assert _condition(gone, "Evicted").get("reason") == "Preempted", f"evicted for preemption, got {_condition(gone, 'Evicted')}"
+    assert condition(gone, "Evicted").get("reason") == "Preempted", f"evicted for preemption, got {condition(gone, 'Evicted')}"

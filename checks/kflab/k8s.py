@@ -43,6 +43,24 @@ def api_version(timeout_s: float = 3.0) -> str | None:
         return None
 
 
+def condition(obj: dict, kind: str) -> dict:
+    """The status condition of type `kind` ({} when the object has none)."""
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
+
+
+def unique_names(docs: list[dict], kinds: tuple[str, ...], suffix: str) -> tuple[list[dict], dict[str, str]]:
+    """Copies of `docs` whose objects of `kinds` are named NAME-suffix, and every reference to them too.
+
+    For cluster-wide objects, which every run would otherwise share. Returns the
+    copies and the map from old names to new.
+    """
+    names = {d["metadata"]["name"]: f"{d['metadata']['name']}-{suffix}" for d in docs if d.get("kind") in kinds}
+    text = json.dumps(docs)
+    for old, new in names.items():
+        text = text.replace(json.dumps(old), json.dumps(new))
+    return json.loads(text), names
+
+
 class ApiRefusal(Exception):
     """The API server refused a request; `reason` is its own message."""
 

@@ -6,7 +6,7 @@ import pytest
 
 from kflab import manifests
 from kflab.failures import expect
-from kflab.k8s import ApiRefusal
+from kflab.k8s import ApiRefusal, condition, unique_names
 
 KUEUE = "kueue.x-k8s.io/v1beta2"
 QUEUE_LABEL, PRIORITY_LABEL = "kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class"
@@ -83,22 +83,12 @@ def test_job_is_queued_suspended_with_a_priority_and_gpu_limits(queues, job):
     expect(GPU in limits, "The Job's container sets no nvidia.com/gpu limit, so it never asks the GPU flavor for anything.")
 
 
-def _renamed(docs, suffix):
-    """The learner's objects with cluster-scoped names made unique to this check run."""
-    text = json.dumps(docs)
-    for doc in docs:
-        if doc.get("kind") in CLUSTER_SCOPED:
-            old = doc["metadata"]["name"]
-            text = text.replace(json.dumps(old), json.dumps(f"{old}-{suffix}"))
-    return json.loads(text)
-
-
 @pytest.fixture(scope="module")
 def admission(cluster, lab, queues, job):
     """Queues applied, the Job submitted twice: what Kueue decided for each copy."""
     ns = cluster.new_namespace(f"kflab-{lab.id.replace('.', '-')}")
     suffix = ns.rsplit("-", 1)[-1]
-    objs = _renamed([*queues, job], suffix)
+    objs, _ = unique_names([*queues, job], CLUSTER_SCOPED, suffix)
     created, outcome = [], {"suffix": suffix}
     try:
         for obj in objs[:-1]:
@@ -116,7 +106,8 @@ def admission(cluster, lab, queues, job):
                 continue
             try:
                 outcome[key] = cluster.wait(KUEUE, "Workload", None, ns, timeout_s=WAIT_S, what=wanted, predicate=lambda w, o=owned, k=key: o(w) and (
-                    _condition(w, "Admitted") == "True" if k == "first" else _condition(w, "QuotaReserved") == "False"))
+                    condition(w, "Admitted").get("status") == "True" if k == "first"
+                    else condition(w, "QuotaReserved").get("status") == "False"))
             except TimeoutError as exc:
                 outcome[key] = exc
         outcome["job"] = cluster.get("batch/v1", "Job", first["metadata"]["name"], ns).to_dict()
@@ -127,10 +118,6 @@ def admission(cluster, lab, queues, job):
     for obj in reversed(created):
         if obj["kind"] in CLUSTER_SCOPED:
             cluster.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
-
-
-def _condition(obj, kind):
-    return next((c.get("status") for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)
 
 
 def _decided(admission, key):
