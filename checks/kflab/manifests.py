@@ -94,7 +94,7 @@ def _sentence(error, kind: str) -> str:
         extra = sorted(set(error.instance) - set(allowed))
         close = difflib.get_close_matches(extra[0], allowed, n=1) if extra else []
         advice = f"did you mean {close[0]!r}?" if close else "allowed here: " + ", ".join(allowed[:12]) + (" …" if len(allowed) > 12 else "")
-        return f"{_path(error)}: unknown field {', '.join(map(repr, extra))} in a {kind} ({advice})"
+        return f"{_path(error)}: unknown field {', '.join(map(repr, extra))} in {'an' if kind[:1] in 'AEIOU' else 'a'} {kind} ({advice})"
     if error.validator == "required":
         return f"{_path(error)}: {error.message}"
     return f"{_path(error)}: {error.message}"
