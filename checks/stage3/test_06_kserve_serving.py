@@ -8,6 +8,7 @@ from kflab.failures import expect
 
 MODEL = "cancer-classifier"
 PREDICT = f"/v1/models/{MODEL}:predict"
+BUCKET = "s3://mlpipeline/models/cancer-classifier"  # the object store that KFP installs on Kind
 CANARY_SHARE = 30
 ROWS = 25
 
@@ -92,9 +93,9 @@ def test_every_predictor_serves_an_sklearn_model_from_storage(isvc, promoted):
         expect(isvcs.as_dict(model.get("modelFormat")).get("name") == "sklearn",
                f"The {where} has no `model.modelFormat.name: sklearn`. Describe the model by its format and let KServe "
                "pick the runtime (`predictor.sklearn` is the older shortcut).")
-        expect(str(model.get("storageUri", "")).startswith("s3://models/"),
-               f"The {where} serves {model.get('storageUri')!r}; point storageUri at the model's folder in the bucket, "
-               "s3://models/cancer-classifier/VERSION.")
+        expect(str(model.get("storageUri", "")).startswith(f"{BUCKET}/"),
+               f"The {where} serves {model.get('storageUri')!r}; point storageUri at the model's folder in the "
+               f"cluster's object store, {BUCKET}/VERSION.")
 
 
 def test_canary_passes_kserves_admission_rules(isvc):

@@ -5,12 +5,12 @@ a predictor when a model needs more than that; this one takes each instance as a
 of named features and refuses incomplete ones with a 400 that names what is missing.
 Run it on your laptop with the real KServe model server:
 
-    python predictor.py --model_name cancer-classifier --model_dir ./model --http_port 8080 --enable_grpc false
+    python predictor.py --model_name cancer-classifier --model_dir local_outputs/model --http_port 8080 --enable_grpc false
 
 then ask it for a prediction (v1 protocol):
 
     curl -s localhost:8080/v1/models/cancer-classifier:predict \
-         -H 'Content-Type: application/json' -d @request.json
+         -H 'Content-Type: application/json' -d @local_outputs/request.json
 
 Check your work with `kflab check 3.6`.
 """
@@ -28,6 +28,7 @@ from kserve.errors import InvalidInput
 MODEL_FILE = "model.joblib"  # the file name KServe's sklearn runtime also looks for
 
 
+# --8<-- [start:predict]
 class CancerClassifier(kserve.Model):
     """The v1 protocol: {"instances": [{feature: value, ...}, ...]} -> {"predictions": [class, ...]}."""
 
@@ -55,6 +56,7 @@ class CancerClassifier(kserve.Model):
     def predict(self, payload: dict, headers: dict | None = None, response_headers: dict | None = None) -> dict:
         rows = self.rows(payload)
         return {"predictions": self.model.predict(rows).tolist()}
+# --8<-- [end:predict]
 
 
 def build_parser() -> argparse.ArgumentParser:
