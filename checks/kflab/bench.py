@@ -24,6 +24,7 @@ BENCHMARKS = {
     "stage2": "kflab.bench:stage2",
     "ddp_cpu": "kflab.bench_training:ddp_cpu_throughput",
     "tune": "kflab.bench_training:tune_wall_time",
+    "serving": "kflab.bench_serving:predictor_latency",
     "gpu": "kflab.bench:gpu",
     "grading": "kflab.grading.bench:grading_stage2",
 }
