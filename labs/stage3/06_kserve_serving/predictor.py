@@ -48,7 +48,8 @@ class CancerClassifier(kserve.Model):
         """The instances as a table in the model's feature order, or InvalidInput (HTTP 400)."""
         instances = payload.get("instances") if isinstance(payload, dict) else None
         if not isinstance(instances, list) or not instances:
-            raise InvalidInput('Expected {"instances": [...]}, a non-empty list of objects of named features.')
+            raise InvalidInput('Expected a JSON body {"instances": [...]}, a non-empty list of objects of named '
+                               "features, sent with the header Content-Type: application/json.")
         # TODO: refuse an instance that is not a dict, or that lacks any of self.features, with
         #       InvalidInput naming the instance and the missing features (KServe answers 400, not 500).
         return pd.DataFrame(instances, columns=self.features)

@@ -49,7 +49,8 @@ class CancerClassifier(kserve.Model):
         """The instances as a table in the model's feature order, or InvalidInput (HTTP 400)."""
         instances = payload.get("instances") if isinstance(payload, dict) else None
         if not isinstance(instances, list) or not instances:
-            raise InvalidInput('Expected {"instances": [...]}, a non-empty list of objects of named features.')
+            raise InvalidInput('Expected a JSON body {"instances": [...]}, a non-empty list of objects of named '
+                               "features, sent with the header Content-Type: application/json.")
         for i, instance in enumerate(instances):
             if not isinstance(instance, dict):
                 raise InvalidInput(f"Instance {i} is not an object of named features.")
