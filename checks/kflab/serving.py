@@ -85,6 +85,10 @@ class Server:
         except OSError:
             return ""
 
+    def last_error(self) -> str:
+        """The newest traceback in the server's log, cut to the learner's frames."""
+        return trim_traceback(self.output(), self.roots)
+
     def stop(self) -> None:
         for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
             if self.proc.poll() is not None:
@@ -136,4 +140,4 @@ def _ended(shown: str, code: int, server: Server) -> str:
         return (f"`python {shown}` ended (exit status 0) without serving anything. Its `__main__` block must load "
                 "the model and call kserve.ModelServer().start([model]), which keeps running.")
     return (f"`python {shown}` stopped with exit status {code} before serving. Read the error below, fix it, and run "
-            "the check again.\n" + trim_traceback(server.output(), server.roots))
+            "the check again.\n" + server.last_error())

@@ -53,8 +53,8 @@ def test_predictor_reports_the_model_ready(server):
 def test_predictions_are_the_saved_models_own(server, trained):
     """Do the v1 predictions for 25 rows equal what the model in --model_dir predicts for them?"""
     reply = server.request(PREDICT, {"instances": instances(trained["features"])})
-    expect(reply.status == 200, f"POST {PREDICT} answered {reply.status}: {reply.text[:300]}. "
-                                "Read the server's error above this line in its log, or run predictor.py yourself and curl it.")
+    expect(reply.status == 200, f"POST {PREDICT} answered {reply.status}: {reply.text[:300]}. Fix what the server "
+                                f"logged (below), or run predictor.py yourself and curl it.\n{server.last_error()}")
     got = (reply.body or {}).get("predictions")
     want = trained["model"].predict(trained["features"].iloc[:ROWS]).tolist()
     expect(isinstance(got, list) and len(got) == ROWS,
