@@ -1,9 +1,12 @@
-"""What KServe v0.20's admission webhook refuses in an InferenceService's canaries, offline.
+"""What KServe v0.20's admission webhooks refuse in an InferenceService's canaries, offline.
 
 The CRD schema (checked by kflab.manifests) knows the fields; these rules are the ones
 KServe's validating webhook adds on top (`validateCanarySpecs` in
-pkg/apis/serving/v1beta1/inference_service_validation.go at the pinned version). Each
-problem is a sentence that names the field and what to do.
+pkg/apis/serving/v1beta1/inference_service_validation.go at the pinned version). Its
+mutating webhook runs first and fills in the deployment-mode annotation from the
+cluster's default, so a file that leaves it out passes on one cluster and fails on
+another: the rule here asks for the annotation itself. Each problem is a sentence
+that names the field and what to do.
 """
 
 from __future__ import annotations
@@ -37,9 +40,13 @@ def canary_problems(isvc: dict) -> list[str]:
     entries = canaries(isvc)
     if not entries:
         return []
+    if mode(isvc) == "RawDeployment":
+        return [f"`{MODE_ANNOTATION}: RawDeployment` is the old name of Standard mode. KServe's defaulter rewrites "
+                f"it, but write `{STANDARD}`, the name its validator and its docs use."]
     if mode(isvc) != STANDARD:
-        return [f"spec.canary needs Standard mode: set the annotation `{MODE_ANNOTATION}: {STANDARD}` "
-                f"(it is {mode(isvc)!r}; KServe compares the exact word, so the old `RawDeployment` is refused too)."]
+        return [f"spec.canary needs Standard mode: set the annotation `{MODE_ANNOTATION}: {STANDARD}` (it is "
+                f"{mode(isvc)!r}). Without it, KServe uses the cluster's default mode, and refuses the canary where "
+                "that default is Knative."]
     stable = predictor(isvc)
     # The webhook asks for predictor.model, or a framework shortcut (predictor.sklearn ...) with a storageUri.
     if "model" not in stable and not any(isinstance(v, dict) and v.get("storageUri") for v in stable.values()):

@@ -135,8 +135,8 @@ def test_promotion_hands_the_stable_slot_to_the_canary(isvc, promoted):
     expect(isvcs.model(stable).get("storageUri") == isvcs.model(canary).get("storageUri"),
            f"promoted.yaml serves {isvcs.model(stable).get('storageUri')!r}, not the canary's model "
            f"{isvcs.model(canary).get('storageUri')!r}.")
-    expect(isvcs.mode(promoted) == isvcs.STANDARD, "promoted.yaml lost the Standard-mode annotation. Keep it: applying "
-                                                   "the file without it removes it, and the next canary needs it.")
+    expect(isvcs.mode(promoted) == isvcs.STANDARD, "promoted.yaml lost the Standard-mode annotation. Keep it, so that "
+                                                   "the file states its mode whatever the cluster's default is.")
 
 
 @pytest.mark.cluster
