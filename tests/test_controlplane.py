@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "checks"))
 
 from kflab.controlplane import __main__ as cli  # noqa: E402
-from kflab.controlplane import certs, cluster_setup, gomod, kueue, procs  # noqa: E402
+from kflab.controlplane import certs, cluster_setup, gomod, kserve, kueue, procs  # noqa: E402
 
 K8S_GOMOD = """\
 // This is a generated file. Do not edit directly.
@@ -193,6 +193,41 @@ def test_rewrite_keeps_job_webhooks_out_of_system_namespaces():
     values = hooks["mjob.kb.io"]["namespaceSelector"]["matchExpressions"][0]["values"]
     assert values == ["kube-system", "kueue-system"]
     assert "namespaceSelector" not in hooks["mclusterqueue.kb.io"]
+
+
+KSERVE_HOOKS = {
+    "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+    "metadata": {"name": "inferenceservice.serving.kserve.io", "creationTimestamp": None},
+    "webhooks": [
+        {"name": "inferenceservice.kserve-webhook-server.defaulter", "failurePolicy": "Fail",
+         "clientConfig": {"service": {"name": "$(webhookServiceName)", "path": "/mutate-serving-kserve-io-v1beta1-inferenceservice"}},
+         "rules": [{"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"]}]},
+        {"name": "inferenceservice.kserve-webhook-server.pod-mutator",
+         "clientConfig": {"service": {"name": "$(webhookServiceName)", "path": "/mutate-pods"}},
+         "rules": [{"apiGroups": [""], "resources": ["pods"]}]},
+    ],
+}
+
+
+def test_kserve_registrations_keep_only_the_inferenceservice_hooks_on_a_local_url():
+    out = kserve.rewrite(KSERVE_HOOKS, b"PEM", 19444)
+    assert out["metadata"] == {"name": "kserve-inferenceservice.serving.kserve.io"}
+    assert [h["name"] for h in out["webhooks"]] == ["inferenceservice.kserve-webhook-server.defaulter"], (
+        "the pod mutator needs KServe's controller, and a Fail policy with no server would block every pod")
+    hook = out["webhooks"][0]
+    assert hook["clientConfig"] == {"url": "https://127.0.0.1:19444/mutate-serving-kserve-io-v1beta1-inferenceservice",
+                                    "caBundle": base64.b64encode(b"PEM").decode()}
+    assert hook["failurePolicy"] == "Fail", "everything else in the hook is upstream's"
+    assert KSERVE_HOOKS["webhooks"][0]["clientConfig"]["service"], "the input must not be modified"
+
+
+def test_kserve_configmap_is_upstreams_with_standard_as_the_default_mode():
+    import json
+
+    cm = kserve.configmap()
+    assert (cm["metadata"]["name"], cm["metadata"]["namespace"]) == ("inferenceservice-config", kserve.NAMESPACE)
+    assert json.loads(cm["data"]["deploy"])["defaultDeploymentMode"] == "Standard", "the course's Kind install sets Standard"
+    assert "storageInitializer" in cm["data"], "the rest is KServe's own, at the pinned version"
 
 
 def test_kueue_configuration_turns_off_internal_certs_and_serves_locally(tmp_path):

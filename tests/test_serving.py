@@ -60,7 +60,7 @@ def _break(isvc, how: str) -> dict:
 
 
 @pytest.mark.parametrize("how, words", [
-    ("legacy mode word", "RawDeployment"), ("no mode", "Standard mode"), ("no stable model", "stable predictor"),
+    ("legacy mode word", "old name of Standard mode"), ("no mode", "cluster's default mode"), ("no stable model", "stable predictor"),
     ("unnamed canary", "has no name"), ("canary named like the stable", "stable predictor's name"),
     ("two canaries of one name", "Two canaries"), ("autoscaled canary", "maxReplicas"),
     ("canary larger than stable", "minReplicas 4"), ("over 100 percent", "add up to 110"),
@@ -118,3 +118,34 @@ def test_the_launcher_passes_kserves_own_options(tmp_path):
     args = (tmp_path / "run" / "server.log").read_text()
     for flag in ("--model_name=cancer", f"--model_dir={tmp_path / 'model'}", "--http_port=", "--enable_grpc=false"):
         assert flag in args, f"{flag} missing from {args}"
+
+
+# What KServe's defaulter repairs before its validator looks: the offline rules ask for more on purpose.
+REPAIRED_BY_THE_DEFAULTER = {"legacy mode word", "no mode"}
+
+
+@pytest.fixture(scope="module")
+def kserve_namespace(cluster):
+    ns = cluster.new_namespace("kflab-kserve-webhooks")
+    yield ns
+    cluster.delete("v1", "Namespace", ns)
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("how", ["none", *REPAIRED_BY_THE_DEFAULTER, "no stable model", "unnamed canary",
+                                 "canary named like the stable", "two canaries of one name", "autoscaled canary",
+                                 "canary larger than stable", "over 100 percent"])
+def test_kserves_own_webhooks_agree_with_the_offline_rules(cluster, kserve_namespace, isvc, how):
+    """The control plane runs KServe's defaulter and validator (kserve_webhook.go): same verdicts as canary_problems."""
+    broken = _break(isvc, how)
+    refused = cluster.dry_run(broken, kserve_namespace)
+    if how == "none":
+        assert refused is None, f"KServe's webhooks refused the solution: {refused}"
+    elif how in REPAIRED_BY_THE_DEFAULTER:
+        assert refused is None, (f"{how}: the page says KServe's defaulter repairs this on a Standard-default "
+                                 f"cluster, but the apiserver refused it: {refused}")
+        assert isvcs.canary_problems(broken), f"{how}: the offline rules should still ask for the annotation"
+    else:
+        assert refused is not None and "kserve-webhook-server" in refused, (
+            f"{how}: the offline rules refuse it, but KServe's webhooks did not ({refused or 'accepted'})")
+        assert isvcs.canary_problems(broken), f"{how}: KServe refused it ({refused}), but the offline rules did not"

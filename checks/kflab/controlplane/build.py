@@ -8,6 +8,7 @@ the components are built one after another.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ from kflab.controlplane import gomod
 from kflab.versions import component, pins
 
 K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+KSERVE_WEBHOOK = Path(__file__).with_name("kserve_webhook.go")
 
 
 class BuildError(RuntimeError):
@@ -29,7 +31,10 @@ class BuildError(RuntimeError):
 
 def versions() -> dict[str, str]:
     cp = pins()["controlplane"]
-    return {"kubernetes": cp["kubernetes"], "kwok": cp["kwok"], "kueue": component("kueue")["version"]}
+    # The webhook server is our own source on KServe's module: a change to either rebuilds it.
+    source = hashlib.sha256(KSERVE_WEBHOOK.read_bytes()).hexdigest()[:10]
+    return {"kubernetes": cp["kubernetes"], "kwok": cp["kwok"], "kueue": component("kueue")["version"],
+            "kserve-webhook": f"{component('kserve')['version']}-{source}"}
 
 
 def folders() -> dict[str, Path]:
@@ -44,6 +49,7 @@ def binaries() -> dict[str, Path]:
     out = {cmd: f["kubernetes"] / "bin" / cmd for cmd in (*K8S_COMMANDS, "etcd")}
     out["kwok"] = f["kwok"] / "bin" / "kwok"
     out["kueue"] = f["kueue"] / "bin" / "kueue"
+    out["kserve-webhook"] = f["kserve-webhook"] / "bin" / "kserve-webhook"
     return out
 
 
@@ -155,6 +161,24 @@ def build_tool(module: str, cmd: str, version: str, folder: Path, logfile: Path,
         _go_build(f"{module}/{cmd}", dest, wrapper, logfile, ldflags)
 
 
+def build_kserve_webhook(folder: Path, logfile: Path) -> None:
+    """kserve_webhook.go in a wrapper module that requires KServe at its pin, with KServe's replaces."""
+    dest = folder / "bin" / "kserve-webhook"
+    if dest.exists():
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    pin = component("kserve")
+    with step(f"build KServe {pin['version']}'s InferenceService webhooks (kserve_webhook.go)"):
+        upstream = module_gomod(pin["module"], pin["version"], folder, logfile)
+        wrapper = folder / "wrapper"
+        wrapper.mkdir(exist_ok=True)
+        (wrapper / "go.mod").write_text(gomod.wrapper("kflab.invalid/kservewebhook", upstream,
+                                                      {pin["module"]: pin["version"]}, gomod.module_replaces(upstream)))
+        (wrapper / "main.go").write_bytes(KSERVE_WEBHOOK.read_bytes())
+        go(["mod", "tidy"], wrapper, logfile)
+        _go_build(".", dest, wrapper, logfile, "-s -w")
+
+
 def build() -> dict[str, Path]:
     """Build whatever binary is missing; return every binary's path."""
     v, f = versions(), folders()
@@ -169,5 +193,6 @@ def build() -> dict[str, Path]:
                f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={v['kwok']}")
     build_tool("sigs.k8s.io/kueue", "cmd/kueue", v["kueue"], f["kueue"], f["kueue"] / "build.log",
                f"-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion={v['kueue']}")
+    build_kserve_webhook(f["kserve-webhook"], f["kserve-webhook"] / "build.log")
     log(f"built in {time.monotonic() - start:.0f} s total")
     return binaries()

@@ -43,6 +43,8 @@ LEAVES = (
     Leaf("kwok", "/O=system:masters/CN=kflab-kwok", "clientAuth"),
     Leaf("kueue", "/O=system:masters/CN=kflab-kueue", "clientAuth"),
     Leaf("kueue-webhook", "/CN=kueue-webhook", "serverAuth", LOCAL_SANS),
+    Leaf("kserve", "/O=system:masters/CN=kflab-kserve", "clientAuth"),  # its defaulter reads a ConfigMap
+    Leaf("kserve-webhook", "/CN=kserve-webhook", "serverAuth", LOCAL_SANS),
     # The apiserver's identity towards aggregated APIs. Without a request-header CA the
     # controller-manager and scheduler log an error every few seconds.
     Leaf("front-proxy-client", "/CN=front-proxy-client", "clientAuth"),

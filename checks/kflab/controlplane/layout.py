@@ -22,9 +22,10 @@ PORTS = {
     "kueue-webhook": 19443,
     "kueue-health": 18081,
     "kueue-metrics": 18443,
+    "kserve-webhook": 19444,
 }
 # The order in which `up` starts components; `down` stops them in reverse.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kueue")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kueue", "kserve-webhook")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 
-from kflab.controlplane import build, certs, cluster_setup, kueue, procs
+from kflab.controlplane import build, certs, cluster_setup, kserve, kueue, procs
 from kflab.controlplane.api import Api, WaitTimeout, wait_for
 from kflab.controlplane.layout import COMPONENTS, HOST, PORTS, Layout, layout, server
 
@@ -71,6 +71,8 @@ def argv(name: str, lay: Layout) -> list[str]:
                  "--cidr=10.244.0.1/16", "--node-lease-duration-seconds=40",
                  f"--server-address={h}:{p['kwok']}"],
         "kueue": [f"--config={lay.kueue_dir / 'config.yaml'}", f"--kubeconfig={kubeconfig}"],
+        "kserve-webhook": [f"--addr={h}:{p['kserve-webhook']}", f"--cert={pki / 'kserve-webhook.crt'}",
+                           f"--key={pki / 'kserve-webhook.key'}", f"--kubeconfig={lay.kubeconfig_for('kserve')}"],
     }
     return [str(bins[name]), *table[name]]
 
@@ -89,6 +91,7 @@ def health_url(name: str) -> str | None:
         "kube-controller-manager": f"https://{HOST}:{p['kube-controller-manager']}/healthz",
         "kube-scheduler": f"https://{HOST}:{p['kube-scheduler']}/healthz",
         "kueue": f"http://{HOST}:{p['kueue-health']}/readyz",
+        "kserve-webhook": f"https://{HOST}:{p['kserve-webhook']}/healthz",
     }.get(name)
 
 
@@ -138,7 +141,7 @@ def up(timeout_s: float = 120) -> Api:
     lay.mkdirs()
     if made := certs.ensure(lay.pki):
         log(f"certificates issued: {', '.join(made)}")
-    for identity in ("admin", "kube-controller-manager", "kube-scheduler", "kwok", "kueue"):
+    for identity in ("admin", "kube-controller-manager", "kube-scheduler", "kwok", "kueue", "kserve"):
         lay.kubeconfig_for(identity).write_text(certs.kubeconfig(server(), lay.pki, identity))
     shutil.copyfile(lay.kubeconfig_for("admin"), lay.kubeconfig)
     api = Api(server(), lay.pki)
@@ -179,6 +182,13 @@ def up(timeout_s: float = 120) -> Api:
     log(f"conversion webhook set on: {', '.join(converted)}")
     wait_component(lay, "kueue", lambda: kueue.webhook_answers(api), timeout_s,
                    "Kueue's webhooks to answer the apiserver (a dry-run ResourceFlavor)")
+
+    ensure_started(lay, "kserve-webhook")
+    wait_component(lay, "kserve-webhook", lambda: _get(health_url("kserve-webhook")), timeout_s,
+                   "KServe's webhook server /healthz")
+    log(f"KServe's webhooks registered: {', '.join(kserve.apply(api, lay))}")
+    wait_component(lay, "kserve-webhook", lambda: kserve.webhook_answers(api), timeout_s,
+                   "KServe's webhooks to answer the apiserver (a dry-run InferenceService)")
     log(f"control plane ready in {time.monotonic() - start:.0f} s; "
         f'now run: eval "$(scripts/controlplane env)"')
     return api
