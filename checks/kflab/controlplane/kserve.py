@@ -74,7 +74,7 @@ def apply(api, lay: Layout) -> list[str]:
     for config in webhook_configurations(lay):
         name = config["metadata"]["name"]
         api.apply(f"{ADMISSION}/{config['kind'].lower()}s/{name}", config)
-        names.append(name)
+        names.append(f"{config['kind']} {name}")  # upstream gives the mutating and validating ones one name
     return names
 
 
