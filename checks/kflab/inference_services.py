@@ -11,11 +11,9 @@ that names the field and what to do.
 
 from __future__ import annotations
 
+from kflab.manifests import as_dict
+
 MODE_ANNOTATION, STANDARD = "serving.kserve.io/deploymentMode", "Standard"
-
-
-def as_dict(value) -> dict:
-    return value if isinstance(value, dict) else {}
 
 
 def predictor(isvc: dict) -> dict:

@@ -126,6 +126,23 @@ def core_problems(obj: dict) -> list[str] | None:
     return []
 
 
+def as_list(value) -> list:
+    """A manifest list, or [] when the field holds something else (the schema check reports that)."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def expect_valid(obj: dict, name: str, schema: str, advice: str) -> None:
+    """A CheckFailure listing what the pinned `schema` refuses in `obj`, then `advice`; nothing when it is valid."""
+    from kflab.failures import expect
+
+    found = problems(obj)
+    expect(not found, f"{name} does not match the pinned {schema} schema:\n  - " + "\n  - ".join(found[:8]) + "\n" + advice)
+
+
 def problems(obj: dict) -> list[str]:
     """Every schema problem of one manifest, as sentences; empty when it is valid."""
     if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind"):

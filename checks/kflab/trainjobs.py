@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from kflab.learner import raising
+from kflab.manifests import as_dict, as_list
 
 GPU = "nvidia.com/gpu"
 
@@ -31,15 +32,6 @@ class Launch:
     script_args: list[str]
     explicit: set[str]  # torchrun options spelled out on the command line
     error: str | None = None
-
-
-def as_list(value) -> list:
-    """A manifest list, or [] when the field holds something else (the schema check reports that)."""
-    return value if isinstance(value, list) else []
-
-
-def as_dict(value) -> dict:
-    return value if isinstance(value, dict) else {}
 
 
 def parse(argv: list[str]) -> Launch:

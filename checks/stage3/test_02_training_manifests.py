@@ -32,9 +32,7 @@ def train_py_parser(lab):
 
 
 def expect_schema_valid(obj, name: str, crd: str) -> None:
-    found = manifests.problems(obj)
-    expect(not found, f"{name} does not match the pinned {crd} schema:\n  - " + "\n  - ".join(found[:8]) +
-                      "\nFix those fields (the schema is the CRD the cluster installs, so it refuses the same ones).")
+    manifests.expect_valid(obj, name, crd, "Fix those fields (the schema is the CRD the cluster installs, so it refuses the same ones).")
 
 
 def test_trainjob_matches_the_pinned_trainer_crd(trainjob):
@@ -61,14 +59,14 @@ def test_pytorchjob_has_one_master_and_three_workers(pytorchjob, jobs):
     """Does the PyTorchJob have Master (1 replica) and Worker (3 replicas), each with a container named pytorch?"""
     specs = (pytorchjob.get("spec") or {}).get("pytorchReplicaSpecs") or {}
     expect(isinstance(specs, dict), "spec.pytorchReplicaSpecs should map replica types (Master, Worker) to their specs.")
-    specs = {role: trainjobs.as_dict(spec) for role, spec in specs.items()}
+    specs = {role: manifests.as_dict(spec) for role, spec in specs.items()}
     counts = {role: spec.get("replicas") for role, spec in specs.items()}
     expect(counts == {"Master": 1, "Worker": 3},
            f"pytorchReplicaSpecs has {counts or 'no replicas'}, not Master: 1 and Worker: 3. The Master hosts rank 0 and the "
            "rendezvous (the webhook allows exactly one); the Workers make up the rest of the 4 pods.")
     for role, spec in specs.items():
-        pod = trainjobs.as_dict(trainjobs.as_dict(spec.get("template")).get("spec"))
-        names = [trainjobs.as_dict(c).get("name") for c in trainjobs.as_list(pod.get("containers"))]
+        pod = manifests.as_dict(manifests.as_dict(spec.get("template")).get("spec"))
+        names = [manifests.as_dict(c).get("name") for c in manifests.as_list(pod.get("containers"))]
         expect("pytorch" in names, f"The {role} pods have no container named `pytorch` (they have {names}). "
                                    "The operator injects the rendezvous variables into the container of that name.")
 
@@ -106,7 +104,7 @@ def test_commands_launch_train_py_with_torchrun(jobs, train_py_parser):
             raise CheckFailure(f"{name}: train.py refuses its arguments {launch.script_args}: {exc}. Use only the flags "
                                "train.py defines (python train.py --help lists them).") from None
     for container in jobs["pytorchjob.yaml"]["containers"]:
-        other = trainjobs.parse([*trainjobs.as_list(container.get("command")), *trainjobs.as_list(container.get("args"))])
+        other = trainjobs.parse([*manifests.as_list(container.get("command")), *manifests.as_list(container.get("args"))])
         expect(other.script_args == jobs["pytorchjob.yaml"]["launch"].script_args and other.script == jobs["pytorchjob.yaml"]["launch"].script,
                "pytorchjob.yaml: the Master and the Workers run different commands. Every rank must run the same script "
                "with the same arguments, or the collectives will not match.")

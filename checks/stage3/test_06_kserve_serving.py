@@ -79,18 +79,17 @@ def test_incomplete_instances_get_a_400_that_names_the_missing_feature(server, t
 def test_inference_services_match_the_pinned_kserve_crd(isvc, promoted):
     """Are both files valid against KServe v0.20.0's InferenceService CRD, unknown fields included?"""
     for name, obj in (("inferenceservice.yaml", isvc), ("promoted.yaml", promoted)):
-        found = manifests.problems(obj)
-        expect(not found, f"{name} does not match the pinned InferenceService schema:\n  - " + "\n  - ".join(found[:8]) +
-                          "\nFix those fields; `spec.traffic` and `revisionName` belong to Knative Serving, not KServe.")
+        manifests.expect_valid(obj, name, "InferenceService",
+                               "Fix those fields; `spec.traffic` and `revisionName` belong to Knative Serving, not KServe.")
 
 
 def test_every_predictor_serves_an_sklearn_model_from_storage(isvc, promoted):
     """Does each predictor use `model.modelFormat: sklearn` with an s3:// storageUri, not a framework shortcut?"""
     preds = [("inferenceservice.yaml predictor", isvcs.predictor(isvc)), ("promoted.yaml predictor", isvcs.predictor(promoted))]
-    preds += [(f"inferenceservice.yaml canary {i}", isvcs.as_dict(c.get("predictor"))) for i, c in enumerate(isvcs.canaries(isvc))]
+    preds += [(f"inferenceservice.yaml canary {i}", manifests.as_dict(c.get("predictor"))) for i, c in enumerate(isvcs.canaries(isvc))]
     for where, pred in preds:
         model = isvcs.model(pred)
-        expect(isvcs.as_dict(model.get("modelFormat")).get("name") == "sklearn",
+        expect(manifests.as_dict(model.get("modelFormat")).get("name") == "sklearn",
                f"The {where} has no `model.modelFormat.name: sklearn`. Describe the model by its format and let KServe "
                "pick the runtime (`predictor.sklearn` is the older shortcut).")
         expect(str(model.get("storageUri", "")).startswith(f"{BUCKET}/"),
@@ -112,7 +111,7 @@ def test_v2_takes_30_percent_of_the_traffic_beside_v1(isvc):
            f"The stable predictor should be named v1 and serve .../v1 (it is {stable.get('name')!r}, serving "
            f"{isvcs.model(stable).get('storageUri')!r}). Naming it makes its Deployment cancer-classifier-v1-predictor.")
     expect(len(entries) == 1, f"spec.canary has {len(entries)} entries; the A/B test has one: v2.")
-    pred = isvcs.as_dict(entries[0].get("predictor"))
+    pred = manifests.as_dict(entries[0].get("predictor"))
     expect(pred.get("name") == "v2" and isvcs.model(pred).get("storageUri", "").endswith("/v2"),
            f"The canary should be named v2 and serve .../v2 (it is {pred.get('name')!r}, serving "
            f"{isvcs.model(pred).get('storageUri')!r}).")
@@ -128,7 +127,7 @@ def test_promotion_hands_the_stable_slot_to_the_canary(isvc, promoted):
     expect(not isvcs.canaries(promoted), "promoted.yaml still has a canary. Promotion removes the entry.")
     entries = isvcs.canaries(isvc)
     expect(entries, "promoted.yaml promotes inferenceservice.yaml's canary, and that file has none yet. Add the canary first.")
-    canary, stable = isvcs.as_dict(entries[0].get("predictor")), isvcs.predictor(promoted)
+    canary, stable = manifests.as_dict(entries[0].get("predictor")), isvcs.predictor(promoted)
     expect(stable.get("name") == canary.get("name"),
            f"promoted.yaml's predictor is named {stable.get('name')!r}, not the canary's {canary.get('name')!r}. "
            "Taking the canary's name keeps its Deployment, so the promotion restarts nothing.")
