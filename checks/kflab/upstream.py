@@ -35,7 +35,7 @@ def _escape(module: str) -> str:
     return "".join("!" + c.lower() if c.isupper() else c for c in module)
 
 
-def _download(url: str, dest: Path) -> None:
+def download(url: str, dest: Path) -> None:
     tmp = dest.with_suffix(dest.suffix + ".part")
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp, open(tmp, "wb") as out:
         shutil.copyfileobj(resp, out)
@@ -51,7 +51,7 @@ def module_zip(module: str, version: str) -> Path:
     for proxy in _proxies():
         url = f"{proxy.rstrip('/')}/{_escape(module)}/@v/{version}.zip"
         try:
-            _download(url, dest)
+            download(url, dest)
             return dest
         except (urllib.error.URLError, OSError) as exc:
             errors.append(f"{url}: {exc}")
@@ -77,7 +77,7 @@ def module_file(module: str, version: str, path: str, repo: str | None = None) -
     if repo:
         url = f"https://raw.githubusercontent.com/{repo}/{version}/{path}"
         try:
-            _download(url, dest)
+            download(url, dest)
             return dest
         except (urllib.error.URLError, OSError) as exc:
             errors.append(f"{url}: {exc}")
