@@ -106,6 +106,15 @@ def test_full_installs_cert_manager_then_the_three_kserve_charts_in_standard_mod
     assert "kserve.controller.deploymentMode=Standard" in full_gpu[res], "the course teaches Standard mode"
 
 
+def test_full_installs_the_pinned_prometheus_operator_bundle_server_side(full_gpu, lite):
+    version = COMP["prometheus-operator"]["version"]
+    bundle = f"prometheus-operator/releases/download/{version}/bundle.yaml"
+    at = index(full_gpu, "apply --server-side -f", bundle)
+    assert at < index(full_gpu, "wait --for=condition=Available", "deployment/prometheus-operator"), \
+        "apply the bundle, then wait for its operator"
+    assert not any("prometheus-operator" in c for c in lite), "the Prometheus Operator belongs to the full profile"
+
+
 def test_gpu_path_uses_nvkind_and_the_pinned_device_plugin(full_gpu):
     create = full_gpu[index(full_gpu, "nvkind cluster create")]
     assert f"--image {PINS['kind']['node_image']}" in create and "--config-template" in create, create

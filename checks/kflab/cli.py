@@ -122,7 +122,7 @@ def _extensions():
     """Subcommands defined beside their modules (doctor, tune, grade...)."""
     import importlib
 
-    for name in ("kflab.doctor", "kflab.tune", "kflab.grading"):
+    for name in ("kflab.doctor", "kflab.tune", "kflab.grading", "kflab.alert_rules"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

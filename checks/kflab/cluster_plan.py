@@ -40,6 +40,7 @@ def env() -> dict[str, str]:
         "KUEUE_VERSION": comp["kueue"]["version"],
         "KSERVE_VERSION": comp["kserve"]["version"],
         "CERT_MANAGER_VERSION": comp["cert-manager"]["version"],
+        "PROMETHEUS_OPERATOR_VERSION": comp["prometheus-operator"]["version"],
         "MANIFESTS_VERSION": comp["manifests"]["version"],
         "DEVICE_PLUGIN_VERSION": comp["nvidia-device-plugin"]["version"],
         "DEFAULT_CLUSTER_NAME": CLUSTER_NAME,

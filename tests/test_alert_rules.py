@@ -1,0 +1,163 @@
+"""Lab 3.7's harness: rule files from PrometheusRules, promtool's install, and mistakes that the scenarios catch."""
+
+import copy
+import http.server
+import io
+import sys
+import tarfile
+import threading
+
+import pytest
+import yaml
+
+from kflab import alert_rules, cli, paths, promtool
+
+sys.path.insert(0, str(paths.REPO / "checks" / "stage3"))
+import test_07_monitoring as lab  # noqa: E402  -- the lab's own scenarios
+
+SOLUTION = paths.SOLUTIONS / "stage3" / "07_monitoring" / "alerts.yaml"
+SCENARIOS = {s.alert: s for s in (lab.GPU_IDLE, lab.INADMISSIBLE, lab.PREDICTOR_SLOW)}
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return yaml.safe_load(SOLUTION.read_text())
+
+
+def changed(rule: dict, alert: str, **fields) -> dict:
+    rule = copy.deepcopy(rule)
+    for group in rule["spec"]["groups"]:
+        for r in group["rules"]:
+            if r["alert"] == alert:
+                r.update(fields)
+    return rule
+
+
+def test_a_rule_file_keeps_the_groups_and_drops_what_only_thanos_reads(solution):
+    rule = copy.deepcopy(solution)
+    rule["spec"]["groups"][0]["partial_response_strategy"] = "warn"
+    text = yaml.safe_load(alert_rules.rule_file(rule, annotations=False))
+    assert [g["name"] for g in text["groups"]] == ["kubeflow.gpu", "kubeflow.queues", "kubeflow.serving"]
+    assert "partial_response_strategy" not in text["groups"][0], "promtool refuses Thanos-only group fields"
+    assert all("annotations" not in r for g in text["groups"] for r in g["rules"]), "annotations=False drops them"
+    assert "annotations" in yaml.safe_load(alert_rules.rule_file(rule))["groups"][0]["rules"][0]
+
+
+def test_the_solution_behaves_in_every_scenario(solution):
+    assert alert_rules.check(solution) is None, "promtool should accept the solution's rules"
+    for scenario in SCENARIOS.values():
+        assert alert_rules.first_wrong_moment(solution, scenario) is None, f"the solution's {scenario.alert} misbehaves"
+
+
+MISTAKES = [  # (alert, changed fields, words the failure must contain)
+    ("GPUIdle", {"expr": "DCGM_FI_DEV_GPU_UTIL < 30"}, 'gpu="0"'),
+    ("GPUIdle", {"expr": "min by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL) < 30"}, 'pod="train-mixed"'),
+    ("GPUIdle", {"expr": "avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL) < 40"}, 'pod="notebook-warm"'),
+    ("GPUIdle", {"for": "10m"}, "should not fire yet"),
+    ("GPUIdle", {"for": "1h"}, "did not fire"),
+    ("WorkloadsInadmissible", {"expr": 'kueue_pending_workloads{status="inadmissible"} > 0'}, 'replica_role="standalone"'),
+    ("WorkloadsInadmissible", {"expr": "sum by (cluster_queue) (kueue_pending_workloads) > 0"}, 'cluster_queue="team-b-cpu"'),
+    ("WorkloadsInadmissible", {"expr": 'sum by (cluster_queue) (kueue_pending_workloads{status="inadmissible"})'},
+     'cluster_queue="team-c-gpu"'),
+    ("WorkloadsInadmissible", {"for": "5m"}, "should not fire yet"),
+    ("PredictorSlow", {"expr": "histogram_quantile(0.95, sum by (namespace, model_name, le) "
+                               "(request_predict_seconds_bucket)) > 0.5"}, "did not fire"),
+    ("PredictorSlow", {"expr": "histogram_quantile(0.95, rate(request_predict_seconds_bucket[5m])) > 0.5"}, 'pod="'),
+    ("PredictorSlow", {"expr": "sum by (namespace, model_name) (rate(request_predict_seconds_sum[5m])) / sum by "
+                               "(namespace, model_name) (rate(request_predict_seconds_count[5m])) > 0.5"}, "did not fire"),
+    ("PredictorSlow", {"expr": "histogram_quantile(0.5, sum by (namespace, model_name, le) "
+                               "(rate(request_predict_seconds_bucket[5m]))) > 0.5"}, "did not fire"),
+    ("PredictorSlow", {"expr": "histogram_quantile(0.95, sum by (model_name, le) "
+                               "(rate(request_predict_seconds_bucket[5m]))) > 0.5"}, '{model_name="cancer-classifier"'),
+    ("PredictorSlow", {"for": "5m"}, "should not fire yet"),
+]
+
+
+@pytest.mark.parametrize("alert,fields,words", MISTAKES, ids=[f"{a}-{i}" for i, (a, _, _) in enumerate(MISTAKES)])
+def test_a_common_mistake_fails_its_scenario_and_the_message_shows_why(solution, alert, fields, words):
+    wrong = alert_rules.first_wrong_moment(changed(solution, alert, **fields), SCENARIOS[alert])
+    assert wrong is not None, f"{alert} with {fields} should misbehave in its scenario"
+    assert words in wrong, f"the failure should show {words!r}; it was:\n{wrong}"
+
+
+def test_unparsable_promql_is_reported_by_group_and_alert_without_temp_paths(solution):
+    said = alert_rules.check(changed(solution, "GPUIdle", expr="avg by (pod (DCGM_FI_DEV_GPU_UTIL)"))
+    assert said and 'group "kubeflow.gpu", rule 1, "GPUIdle"' in said and "parse error" in said, said
+    assert alert_rules.RULES_FILE not in said and "FAILED" not in said, f"promtool's file and banner should go: {said}"
+
+
+def test_the_rule_problems_name_each_missing_piece(solution):
+    rule = changed(solution, "GPUIdle", labels={"severity": "page"}, annotations={"summary": "GPUs idle"})
+    del [g for g in rule["spec"]["groups"] if g["name"] == "kubeflow.queues"][0]["rules"][0]["for"]
+    found = alert_rules.problems(rule, {**lab.SEVERITY, "Missing": "info"})
+    assert any("'page', not 'warning'" in p for p in found), found
+    assert any("GPUIdle's annotations name no label" in p for p in found), found
+    assert any("WorkloadsInadmissible has no `for:`" in p for p in found), found
+    assert any("no alert named Missing" in p for p in found), found
+    assert alert_rules.problems(solution, lab.SEVERITY) == []
+
+
+def test_release_urls_follow_prometheus_archive_names():
+    v = promtool.pin()["version"].lstrip("v")
+    assert promtool.release_url("Linux", "x86_64").endswith(f"/v{v}/prometheus-{v}.linux-amd64.tar.gz")
+    assert promtool.release_url("Darwin", "arm64").endswith(f"prometheus-{v}.darwin-arm64.tar.gz")
+    assert promtool.release_url("Linux", "aarch64").endswith("linux-arm64.tar.gz")
+
+
+def _serve(files: dict[str, bytes]):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _archive(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_without_go_promtool_comes_from_the_release_archive(tmp_path, monkeypatch):
+    monkeypatch.setenv("KFLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(promtool.shutil, "which", lambda name: None)  # no go here
+    script = b"#!/bin/sh\necho promtool from the archive\n"
+    server, base = _serve({"/good.tar.gz": _archive({"prometheus-x/prometheus": b"", "prometheus-x/promtool": script}),
+                           "/empty.tar.gz": _archive({"prometheus-x/LICENSE": b""})})
+    try:
+        with pytest.raises(promtool.ToolError, match=r"holds no promtool.*python -m kflab.promtool"):
+            promtool.ensure(f"{base}/empty.tar.gz")
+        with pytest.raises(promtool.ToolError, match="404"):
+            promtool.ensure(f"{base}/missing.tar.gz")
+        path = promtool.ensure(f"{base}/good.tar.gz")
+        assert path == promtool.binary() and path.read_bytes() == script and path.stat().st_mode & 0o111
+        assert promtool.run(["--version"], tmp_path) == (0, "promtool from the archive")
+    finally:
+        server.shutdown()
+
+
+def test_kflab_rules_writes_the_rule_file_and_reports_bad_input_in_a_sentence(tmp_path, capsys):
+    out = tmp_path / "out" / "rules.yaml"
+    assert cli.main(["rules", str(SOLUTION), "-o", str(out), "--no-annotations"]) == 0
+    assert "promtool accepts 3 alerts" in capsys.readouterr().out
+    assert "annotations" not in out.read_text() and "GPUIdle" in out.read_text()
+    starter = paths.LABS / "stage3" / "07_monitoring" / "alerts.yaml"
+    assert cli.main(["rules", str(starter), "-o", str(out)]) == 1, "promtool refuses the starter: exit 1"
+    assert "field 'expr' must be set" in capsys.readouterr().out
+    (tmp_path / "bad.yaml").write_text("kind: PrometheusRule\n  spec: [\n")
+    for name in ("bad.yaml", "missing.yaml"):
+        assert cli.main(["rules", str(tmp_path / name), "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("kflab rules: cannot read") and "Traceback" not in err, err
