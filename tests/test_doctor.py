@@ -83,6 +83,12 @@ def test_helm_probe_needs_oci_support(out, status):
     assert probes.helm(Command(0, out)).status == status
 
 
+def test_promtool_probe_warns_with_the_install_command_when_it_is_missing():
+    missing = probes.promtool(None, "v3.16.0")
+    assert missing.status == "warn" and "python -m kflab.promtool" in missing.fix and "3.7" in missing.detail
+    assert probes.promtool("/cache/promtool", "v3.16.0").status == "ok"
+
+
 @pytest.mark.parametrize("count, status", [(1, "fail"), (2, "warn"), (4, "ok"), (16, "ok"), (None, "warn")])
 def test_cpu_probe(count, status):
     assert probes.cpus(count).status == status

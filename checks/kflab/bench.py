@@ -25,6 +25,7 @@ BENCHMARKS = {
     "ddp_cpu": "kflab.bench_training:ddp_cpu_throughput",
     "tune": "kflab.bench_training:tune_wall_time",
     "serving": "kflab.bench_serving:predictor_latency",
+    "alerts": "kflab.bench_alerts:promtool_runs",
     "gpu": "kflab.bench:gpu",
     "grading": "kflab.grading.bench:grading_stage2",
 }

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kflab import paths
+from kflab import paths, promtool
 from kflab.doctor_probes import COMPONENTS, Command
 
 TIMEOUT_S = 10
@@ -28,6 +28,7 @@ class Facts:
     kind: Command | None = None
     kubectl: Command | None = None
     helm: Command | None = None
+    promtool: str | None = None
     cpus: int | None = None
     memory: int | None = None
     inotify_instances: str | None = None
@@ -118,6 +119,7 @@ def gather(with_cluster: bool = True) -> Facts:
     facts.kind = command("kind", "version")
     facts.kubectl = command("kubectl", "version", "--client", "-o", "json")
     facts.helm = command("helm", "version", "--short")
+    facts.promtool = str(promtool.binary()) if promtool.binary().exists() else None
     facts.cpus, facts.memory = os.cpu_count(), memory_bytes()
     facts.inotify_instances = read("/proc/sys/fs/inotify/max_user_instances")
     facts.inotify_watches = read("/proc/sys/fs/inotify/max_user_watches")

@@ -54,6 +54,8 @@ COMPONENTS = (
     Component("Notebook controller", "notebooks", "notebooks.kubeflow.org", "notebook-controller-system",
               ("notebook-controller-deployment",)),
     Component("KServe", "kserve", "inferenceservices.serving.kserve.io", "kserve", ("kserve-controller-manager",), "full"),
+    Component("Prometheus Operator", "prometheus-operator", "prometheusrules.monitoring.coreos.com", "default",
+              ("prometheus-operator",), "full"),
 )
 
 
@@ -132,6 +134,14 @@ def helm(cmd: Command | None) -> Finding:
     if found[:2] < HELM_MIN:
         return Finding("helm", "fail", f"{shown(found)} cannot install OCI charts (KServe's)", install)
     return Finding("helm", "ok", shown(found))
+
+
+def promtool(path: str | None, pinned: str) -> Finding:
+    """Prometheus's promtool at the pinned version, which lab 3.7's checks run."""
+    if path is None:
+        return Finding("promtool", "warn", f"{pinned} not installed; lab 3.7's checks need it",
+                       ".venv/bin/python -m kflab.promtool (scripts/start does it too)")
+    return Finding("promtool", "ok", f"{pinned} ({path})")
 
 
 def cpus(count: int | None) -> Finding:

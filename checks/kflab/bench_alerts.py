@@ -1,0 +1,41 @@
+"""`scripts/bench alerts`: lab 3.7's promtool runs on the solution, and the lab's offline checks end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import yaml
+
+from kflab import alert_rules, checkrun, paths, promtool, registry
+
+ROUNDS = 5
+
+
+def promtool_runs() -> dict:
+    """Milliseconds per `promtool check rules` and per scenario (each moment one `promtool test rules`)."""
+    lab = registry.get("3.7")
+    rule = yaml.safe_load((lab.dir(paths.SOLUTIONS) / "alerts.yaml").read_text())
+    sys.path.insert(0, str(paths.REPO / "checks" / "stage3"))
+    import test_07_monitoring as checks  # the lab's own scenarios
+
+    promtool.ensure()
+
+    def best_ms(fn) -> float:
+        times = []
+        for _ in range(ROUNDS):
+            start = time.perf_counter()
+            assert fn() is None, "the solution should pass"
+            times.append((time.perf_counter() - start) * 1000)
+        return round(min(times), 1)
+
+    out = {"promtool": promtool.pin()["version"], "check_rules_ms": best_ms(lambda: alert_rules.check(rule))}
+    for scenario in (checks.GPU_IDLE, checks.INADMISSIBLE, checks.PREDICTOR_SLOW):
+        out[f"scenario_{scenario.alert}_ms"] = best_ms(lambda s=scenario: alert_rules.first_wrong_moment(rule, s))
+    start = time.perf_counter()
+    code = checkrun.run_pytest(checkrun.pytest_args([lab], "solutions", ["-m", "offline", "-q", "--no-progress"]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out["lab_offline_checks_wall_s"] = round(time.perf_counter() - start, 2)
+    out["lab_offline_checks_passed"] = code == 0
+    return out
