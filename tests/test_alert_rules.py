@@ -161,3 +161,26 @@ def test_kflab_rules_writes_the_rule_file_and_reports_bad_input_in_a_sentence(tm
         assert cli.main(["rules", str(tmp_path / name), "-o", str(out)]) == 1
         err = capsys.readouterr().err
         assert err.startswith("kflab rules: cannot read") and "Traceback" not in err, err
+
+
+def test_the_registry_names_promtool_as_lab_37s_tool_and_refuses_unknown_tools():
+    from kflab import registry
+
+    assert registry.get("3.7").tools == ("promtool",)
+    raw = {"id": "9.9", "slug": "x", "stage": 9, "title": "x", "hints": ["x"], "points": 1, "tiers": ["offline"],
+           "docs": "x.md", "tools": ["promtol"]}
+    with pytest.raises(registry.RegistryError, match=r"unknown tools \['promtol'\]"):
+        registry._lab(raw)
+
+
+def test_the_grader_stops_with_a_sentence_when_a_labs_tool_cannot_be_installed(tmp_path, monkeypatch):
+    from kflab import registry
+    from kflab.grading import grader
+
+    def no_network():
+        raise promtool.ToolError("no network")
+
+    monkeypatch.setattr(promtool, "ensure", no_network)
+    (tmp_path / "subs" / "ana").mkdir(parents=True)
+    with pytest.raises(grader.GradingError, match=r"the checks of 3.7 need promtool, which is not installed: no network"):
+        grader.grade(tmp_path / "subs", [registry.get("3.7")], out=tmp_path / "grades", show_progress=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 from kflab import paths
 
 TIERS = ("offline", "cluster", "gpu")
+TOOLS = ("promtool",)  # programs a lab's checks run (`tools` in labs/labs.toml); the grader installs them first
 
 
 class RegistryError(ValueError):
@@ -32,6 +33,7 @@ class Lab:
     docs: str
     weights: tuple[tuple[str, float], ...] = ()
     equivalent_lines: tuple[str, ...] = ()  # starter lines no check can see alone (`kflab dev mutants`)
+    tools: tuple[str, ...] = ()  # programs outside the venv that its checks run, installed before grading
 
     @property
     def number(self) -> int:
@@ -73,6 +75,9 @@ def _lab(raw: dict) -> Lab:
     unknown = set(raw.get("tiers", ())) - set(TIERS)
     if unknown:
         raise RegistryError(f"lab {raw['id']} names unknown tiers {sorted(unknown)}; use {TIERS}")
+    unknown = set(raw.get("tools", ())) - set(TOOLS)
+    if unknown:
+        raise RegistryError(f"lab {raw['id']} names unknown tools {sorted(unknown)}; known: {TOOLS}")
     return Lab(
         id=str(raw["id"]),
         slug=raw["slug"],
@@ -84,6 +89,7 @@ def _lab(raw: dict) -> Lab:
         docs=raw["docs"],
         weights=tuple(sorted(raw.get("weights", {}).items())),
         equivalent_lines=tuple(line.strip() for line in raw.get("equivalent_lines", ())),
+        tools=tuple(raw.get("tools", ())),
     )
 
 

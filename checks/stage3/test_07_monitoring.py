@@ -95,8 +95,8 @@ def behaves(rule, accepted, scenario: Scenario):
     expect(accepted is None, f"promtool cannot load the rules yet, so {scenario.alert} cannot be tried. "
                              f"Fix this first:\n{accepted}")
     wrong = alert_rules.first_wrong_moment(rule, scenario)
-    expect(wrong is None, f"{wrong}\nRun the rule on these series yourself with `promtool test rules` (the lab page "
-                          "shows how).")
+    expect(wrong is None, f"{wrong}\nTo try it yourself, put such series in a promtool test like queue-test.yaml and run "
+                          "`kflab promtool test rules` on it.")
 
 
 def test_the_rules_match_the_pinned_prometheusrule_crd(rule):

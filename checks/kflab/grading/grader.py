@@ -55,6 +55,7 @@ def grade(submissions: Path, labs: list[Lab], *, jobs: int = 1, out: Path = Path
     if not folder.is_dir():
         raise GradingError(f"{folder} is not a folder. Give a folder holding one folder or archive per student.")
     out.mkdir(parents=True, exist_ok=True)  # before any box starts, so that every box hides it
+    _install_tools(labs)
     subs = intake.discover(folder)
     if only and only not in {s.name for s in subs}:
         raise GradingError(f"there is no submission named {only!r} in {folder} (names: {', '.join(s.name for s in subs[:8])}...)")
@@ -109,6 +110,19 @@ def _grade_all(todo, labs, limits, offline, network, out, results, keys, jobs, b
         pool.shutdown(wait=True)
         shutil.rmtree(work, ignore_errors=True)
     return failures
+
+
+def _install_tools(labs: list[Lab]) -> None:
+    """Programs that the labs' checks run (the registry's `tools`), installed once: the boxes have no network."""
+    from kflab import promtool
+
+    installers = {"promtool": promtool.ensure}
+    for tool in sorted({t for lab in labs for t in lab.tools}):
+        try:
+            installers[tool]()
+        except promtool.ToolError as exc:
+            raise GradingError(f"the checks of {', '.join(lab.id for lab in labs if tool in lab.tools)} need "
+                               f"{tool}, which is not installed: {exc}") from None
 
 
 def _cluster_reachable() -> bool:
