@@ -184,3 +184,12 @@ def test_the_grader_stops_with_a_sentence_when_a_labs_tool_cannot_be_installed(t
     (tmp_path / "subs" / "ana").mkdir(parents=True)
     with pytest.raises(grader.GradingError, match=r"the checks of 3.7 need promtool, which is not installed: no network"):
         grader.grade(tmp_path / "subs", [registry.get("3.7")], out=tmp_path / "grades", show_progress=False)
+
+
+def test_a_promtool_run_that_hangs_becomes_a_sentence(tmp_path, monkeypatch):
+    hang = tmp_path / "promtool"
+    hang.write_text("#!/bin/sh\nsleep 30\n")
+    hang.chmod(0o755)
+    monkeypatch.setattr(promtool, "ensure", lambda: hang)
+    code, said = promtool.run(["test", "rules", "t.yaml"], tmp_path, timeout_s=0.5)
+    assert code == 124 and "did not finish within 0.5 s" in said, said

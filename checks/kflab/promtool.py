@@ -97,7 +97,10 @@ def ensure(url: str | None = None) -> Path:
 
 def run(args: list[str], cwd: Path, timeout_s: float = 60) -> tuple[int, str]:
     """Run promtool; returns its exit code and its stdout and stderr together."""
-    proc = subprocess.run([str(ensure()), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+    try:
+        proc = subprocess.run([str(ensure()), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return 124, f"promtool {' '.join(args)} did not finish within {timeout_s:g} s; simplify the expression."
     return proc.returncode, (proc.stdout + proc.stderr).strip()
 
 
