@@ -3,17 +3,15 @@
 import copy
 import http.server
 import io
-import sys
 import tarfile
 import threading
 
 import pytest
 import yaml
 
-from kflab import alert_rules, cli, paths, promtool
+from kflab import alert_rules, cli, paths, promtool, registry
 
-sys.path.insert(0, str(paths.REPO / "checks" / "stage3"))
-import test_07_monitoring as lab  # noqa: E402  -- the lab's own scenarios
+lab = registry.get("3.7").checks_module()  # the lab's own scenarios
 
 SOLUTION = paths.SOLUTIONS / "stage3" / "07_monitoring" / "alerts.yaml"
 SCENARIOS = {s.alert: s for s in (lab.GPU_IDLE, lab.INADMISSIBLE, lab.PREDICTOR_SLOW)}
@@ -164,8 +162,6 @@ def test_kflab_rules_writes_the_rule_file_and_reports_bad_input_in_a_sentence(tm
 
 
 def test_the_registry_names_promtool_as_lab_37s_tool_and_refuses_unknown_tools():
-    from kflab import registry
-
     assert registry.get("3.7").tools == ("promtool",)
     raw = {"id": "9.9", "slug": "x", "stage": 9, "title": "x", "hints": ["x"], "points": 1, "tiers": ["offline"],
            "docs": "x.md", "tools": ["promtol"]}
@@ -174,7 +170,6 @@ def test_the_registry_names_promtool_as_lab_37s_tool_and_refuses_unknown_tools()
 
 
 def test_the_grader_stops_with_a_sentence_when_a_labs_tool_cannot_be_installed(tmp_path, monkeypatch):
-    from kflab import registry
     from kflab.grading import grader
 
     def no_network():
@@ -193,3 +188,27 @@ def test_a_promtool_run_that_hangs_becomes_a_sentence(tmp_path, monkeypatch):
     monkeypatch.setattr(promtool, "ensure", lambda: hang)
     code, said = promtool.run(["test", "rules", "t.yaml"], tmp_path, timeout_s=0.5)
     assert code == 124 and "did not finish within 0.5 s" in said, said
+
+
+@pytest.mark.parametrize("api_version,kind,words", [
+    ("monitoring.coreos.com/v1", "PrometheusRule", "`scripts/cluster install prometheus-operator` adds Prometheus Operator. "
+                                                   "It comes with the full profile"),
+    ("serving.kserve.io/v1beta1", "InferenceService", "`scripts/cluster install kserve` adds KServe."),
+    ("kubeflow.org/v1beta1", "Experiment", "`scripts/cluster install katib` adds Katib."),
+    ("kueue.x-k8s.io/v1beta2", "LocalQueue", "`scripts/cluster install kueue` adds Kueue."),
+    ("example.com/v1", "Widget", "Install the component that defines it."),
+])
+def test_a_kind_the_cluster_lacks_is_named_with_the_component_that_brings_it(api_version, kind, words):
+    from kflab.k8s import not_served
+
+    said = not_served(api_version, kind)
+    assert said.startswith(f"the cluster does not serve {kind} ({api_version})") and words in said, said
+    assert "full profile" not in not_served("kueue.x-k8s.io/v1beta2", "LocalQueue"), "Kueue is in the lite profile"
+
+
+@pytest.mark.cluster
+def test_a_dry_run_of_a_kind_the_cluster_lacks_is_a_sentence_not_a_traceback(cluster):
+    # The control plane installs only PrometheusRule of the Prometheus Operator's CRDs.
+    said = cluster.dry_run({"apiVersion": "monitoring.coreos.com/v1", "kind": "ThanosRuler",
+                            "metadata": {"name": "x", "namespace": "monitoring"}}, "default")
+    assert said and "does not serve ThanosRuler" in said and "scripts/cluster install prometheus-operator" in said, said

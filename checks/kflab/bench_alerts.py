@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import yaml
@@ -17,8 +16,7 @@ def promtool_runs() -> dict:
     """Milliseconds per `promtool check rules` and per scenario (each moment one `promtool test rules`)."""
     lab = registry.get("3.7")
     rule = yaml.safe_load((lab.dir(paths.SOLUTIONS) / "alerts.yaml").read_text())
-    sys.path.insert(0, str(paths.REPO / "checks" / "stage3"))
-    import test_07_monitoring as checks  # the lab's own scenarios
+    checks = lab.checks_module()  # the lab's own scenarios
 
     promtool.ensure()
 

@@ -61,6 +61,23 @@ def unique_names(docs: list[dict], kinds: tuple[str, ...], suffix: str) -> tuple
     return json.loads(text), names
 
 
+def not_served(api_version: str, kind: str) -> str:
+    """Why the cluster has no such kind, and which course component (scripts/cluster install) brings it."""
+    from kflab.doctor_probes import COMPONENTS
+
+    group = api_version.split("/")[0] if "/" in api_version else ""
+    crd = f"{kind.lower()}s.{group}"
+    same_group = [c for c in COMPONENTS if c.crd.split(".", 1)[1] == group]
+    found = [c for c in same_group if c.crd == crd] or (same_group if len(same_group) == 1 else [])
+    said = f"the cluster does not serve {kind} ({api_version}): its CRD is not installed."
+    if not found:
+        return f"{said} Install the component that defines it."
+    comp = found[0]
+    profile = f" It comes with the {comp.profile} profile (`scripts/cluster up --profile {comp.profile}`)." \
+        if comp.profile != "lite" else ""
+    return f"{said} `scripts/cluster install {comp.key}` adds {comp.name}.{profile}"
+
+
 class ApiRefusal(Exception):
     """The API server refused a request; `reason` is its own message."""
 
@@ -79,7 +96,12 @@ class Cluster:
         self.dynamic = dynamic.DynamicClient(self.api)
 
     def resource(self, api_version: str, kind: str):
-        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            raise ApiRefusal(404, not_served(api_version, kind)) from None
 
     def _call(self, fn, *args, **kwargs):
         from kubernetes.client.exceptions import ApiException
@@ -111,7 +133,12 @@ class Cluster:
         return self._call(res.create, body=obj, namespace=ns, query_params=query)
 
     def dry_run(self, obj: dict, namespace: str | None = None) -> str | None:
-        """None when the API server accepts the object, else its reason."""
+        """None when the API server accepts the object, else its reason.
+
+        An object that names a namespace of its own (a learner's `monitoring`) is tried in `namespace`.
+        """
+        if namespace and (obj.get("metadata") or {}).get("namespace"):
+            obj = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
         try:
             self.create(obj, namespace, dry_run=True)
         except ApiRefusal as exc:

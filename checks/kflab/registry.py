@@ -14,7 +14,9 @@ from pathlib import Path
 from kflab import paths
 
 TIERS = ("offline", "cluster", "gpu")
-TOOLS = ("promtool",)  # programs a lab's checks run (`tools` in labs/labs.toml); the grader installs them first
+# Programs outside the venv that a lab's checks run (`tools` in labs/labs.toml), and the
+# function that installs each ("module:function"); the grader calls it before grading.
+TOOLS = {"promtool": "kflab.promtool:ensure"}
 
 
 class RegistryError(ValueError):
@@ -51,6 +53,15 @@ class Lab:
     def check_file(self) -> Path:
         return paths.CHECKS / f"stage{self.stage}" / f"test_{self.number:02d}_{self.slug}.py"
 
+    def checks_module(self):
+        """The check file loaded as a module, for harness tests and benchmarks that reuse its scenarios."""
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(f"kflab_checks_{self.stage}_{self.number:02d}", self.check_file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
     @property
     def docs_file(self) -> Path:
         return paths.DOCS / self.docs
@@ -77,7 +88,7 @@ def _lab(raw: dict) -> Lab:
         raise RegistryError(f"lab {raw['id']} names unknown tiers {sorted(unknown)}; use {TIERS}")
     unknown = set(raw.get("tools", ())) - set(TOOLS)
     if unknown:
-        raise RegistryError(f"lab {raw['id']} names unknown tools {sorted(unknown)}; known: {TOOLS}")
+        raise RegistryError(f"lab {raw['id']} names unknown tools {sorted(unknown)}; known: {sorted(TOOLS)}")
     return Lab(
         id=str(raw["id"]),
         slug=raw["slug"],

@@ -114,13 +114,15 @@ def _grade_all(todo, labs, limits, offline, network, out, results, keys, jobs, b
 
 def _install_tools(labs: list[Lab]) -> None:
     """Programs that the labs' checks run (the registry's `tools`), installed once: the boxes have no network."""
-    from kflab import promtool
+    import importlib
 
-    installers = {"promtool": promtool.ensure}
+    from kflab.registry import TOOLS
+
     for tool in sorted({t for lab in labs for t in lab.tools}):
+        module, function = TOOLS[tool].split(":")
         try:
-            installers[tool]()
-        except promtool.ToolError as exc:
+            getattr(importlib.import_module(module), function)()
+        except RuntimeError as exc:  # each installer's error says what to do
             raise GradingError(f"the checks of {', '.join(lab.id for lab in labs if tool in lab.tools)} need "
                                f"{tool}, which is not installed: {exc}") from None
 
