@@ -88,6 +88,8 @@ def train_and_deploy(
     # TODO: gate the next two steps: build only inside `with dsl.If(trained.outputs["Output"] >= min_accuracy):`,
     #       and apply only inside a nested `with dsl.If(deploy == True):`. kfp.local cannot run the
     #       kubectl container, so a local run with deploy=False must never reach it.
+    #       Turn caching off for the apply task (`.set_caching_options(False)`): a step with side effects
+    #       must run every time it is asked to.
     built = build_inference_service(model=trained.outputs["model"], name=model_name, namespace=namespace)
     apply_manifest(manifest=built.outputs["manifest"])
     return trained.outputs["Output"]

@@ -85,7 +85,8 @@ def train_and_deploy(
     with dsl.If(trained.outputs["Output"] >= min_accuracy, name="good-enough"):
         built = build_inference_service(model=trained.outputs["model"], name=model_name, namespace=namespace)
         with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712 (KFP builds the condition from ==)
-            apply_manifest(manifest=built.outputs["manifest"])
+            applied = apply_manifest(manifest=built.outputs["manifest"])
+            applied.set_caching_options(False)  # a step with side effects runs every time it is asked to
     return trained.outputs["Output"]
 # --8<-- [end:pipeline]
 
