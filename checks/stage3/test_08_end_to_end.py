@@ -191,8 +191,7 @@ def test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more
               for g in manifests.as_list(manifests.as_dict(rule).get("apiGroups"))
               for r in manifests.as_list(manifests.as_dict(rule).get("resources"))
               for v in manifests.as_list(manifests.as_dict(rule).get("verbs"))}
-    wild = sorted({str(x) for grant in grants for x in grant if x == "*"})
-    expect(not wild, "The Role grants `*`, so the pipeline could delete or read anything in the namespace. "
+    expect(not any("*" in grant for grant in grants), "The Role grants `*`, so the pipeline could delete or read anything in the namespace. "
                      "Name the group, the resource and the verbs.")
     missing = [v for v in APPLY_VERBS if (*KSERVE, v) not in grants]
     expect(not missing, f"The Role does not allow {', '.join(missing)} on inferenceservices in serving.kserve.io; "
