@@ -205,7 +205,7 @@ def test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more
            "The RoleBinding's roleRef does not name the Role in this file.")
     subjects = [(s.get("kind"), s.get("name"), s.get("namespace")) for s in map(manifests.as_dict, manifests.as_list(binding.get("subjects")))]
     expect(("ServiceAccount", "pipeline-runner", "kubeflow") in subjects,
-           f"The RoleBinding binds {subjects}. KFP runs tasks as the ServiceAccount pipeline-runner in namespace "
+           f"The RoleBinding binds {', '.join(f'{k} {ns}/{n}' for k, n, ns in subjects) or 'no subject'}. KFP runs tasks as the ServiceAccount pipeline-runner in namespace "
            "kubeflow: the subject names that namespace, not the binding's.")
 
 
