@@ -26,6 +26,7 @@ BENCHMARKS = {
     "tune": "kflab.bench_training:tune_wall_time",
     "serving": "kflab.bench_serving:predictor_latency",
     "alerts": "kflab.bench_alerts:promtool_runs",
+    "capstone": "kflab.bench_capstone:pipeline_runs",
     "gpu": "kflab.bench:gpu",
     "grading": "kflab.grading.bench:grading_stage2",
 }

@@ -1,0 +1,33 @@
+"""`scripts/bench capstone`: lab 3.8's pipeline on kfp.local, cold and from the cache, and the lab's offline checks."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from kflab import checkrun, kfp_local, learner, paths, registry
+
+
+def pipeline_runs() -> dict:
+    """Seconds for the solution's first local run, a re-run with a stricter gate (cache hits), and `check 3.8` offline."""
+    lab = registry.get("3.8")
+    target = learner.LabTarget(lab, paths.SOLUTIONS)
+    pipeline = target.attr(target.module("pipeline.py"), "train_and_deploy", "pipeline")
+    with tempfile.TemporaryDirectory(prefix="kflab-bench-") as tmp:
+        kfp_local.init(Path(tmp))
+        first = kfp_local.run(pipeline, doing="running the solution with its defaults")
+        strict = kfp_local.run(pipeline, {"min_accuracy": 1.01}, doing="re-running it with min_accuracy=1.01")
+    start = time.perf_counter()
+    code = checkrun.run_pytest(checkrun.pytest_args([lab], "solutions", ["-m", "offline", "-q", "--no-progress"]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {
+        "first_run_s": round(first.seconds, 2),
+        "first_run_executed": sorted(first.executed),
+        "gated_rerun_s": round(strict.seconds, 3),
+        "gated_rerun_cache_hits": sorted(strict.cache_hits),
+        "gated_rerun_skipped": strict.skipped,
+        "lab_offline_checks_wall_s": round(time.perf_counter() - start, 2),
+        "lab_offline_checks_passed": code == 0,
+    }
