@@ -24,8 +24,10 @@ SAYS = {
     "test_apply_step_runs_kubectl_apply_on_the_manifest_when_asked": "set_caching_options(False)",
     "test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more": "also allows delete inferenceservices",
 }
-# The granted delete is also refused by the cluster tier, where a cluster is up.
+# Two mistakes are seen twice: the granted delete by the cluster tier too (where a cluster is up), and
+# the model saved as a file by KServe's own storage initializer and runtime too.
 CLUSTER_TWIN = "test_api_server_lets_the_pipeline_runner_apply_but_not_delete"
+RUNTIME_TWIN = "test_kserve_sklearn_runtime_serves_the_model_and_predicts_like_it"
 # An apply step outside the deploy gate stops the local run itself.
 UNGATED = {"pipeline.py": [('        with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712 (KFP builds the condition from ==)\n', "        if True:\n")]}
 UNGATED_SAYS = "a container that kfp.local cannot run"
@@ -55,8 +57,10 @@ def test_each_mistake_fails_its_own_checkpoint_and_only_that_one(tmp_path):
     for check, says in SAYS.items():
         assert check in failed, f"{check} should fail when its mistake is made; failed: {sorted(failed)}"
         assert says in failed[check], f"{check} should say {says!r}; it said {failed[check]!r}"
-    stray = set(failed) - set(SAYS) - {CLUSTER_TWIN}
+    stray = set(failed) - set(SAYS) - {CLUSTER_TWIN, RUNTIME_TWIN}
     assert not stray, f"checkpoints failed that no mistake was aimed at: {sorted(stray)}"
+    assert "storage initializer" in failed.get(RUNTIME_TWIN, ""), \
+        f"a model saved as a file should fail to be served, naming KServe's storage initializer: {failed.get(RUNTIME_TWIN)!r}"
     assert not any("Traceback" in m or "site-packages" in m for m in failed.values()), f"sentences, not tracebacks: {failed}"
 
 
@@ -72,3 +76,35 @@ def test_a_binding_to_the_wrong_service_account_fails_offline(tmp_path, edits):
     failed = _failed(tmp_path, edits)
     check = "test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more"
     assert check in failed and "pipeline-runner in namespace kubeflow" in failed[check], failed
+
+
+def test_the_runtime_sources_come_unpacked_from_the_pinned_kserve_release_without_tests_or_samples():
+    from kflab import kserve_runtime
+
+    src = kserve_runtime.ensure()
+    files = {p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file() and p.name != ".complete"}
+    for needed in ("python/sklearnserver/sklearnserver/model.py", "python/storage/kserve_storage/kserve_storage.py",
+                   "python/storage-initializer/scripts/initializer-entrypoint"):
+        assert needed in files, f"{needed} should be unpacked from KServe's module zip"
+    assert not [f for f in files if "example_models" in f or "/test_" in f], "tests and sample models stay in the zip"
+
+
+def test_a_model_file_without_a_known_extension_fails_fast_naming_what_was_staged(tmp_path):
+    from kflab import kserve_runtime
+    from kflab.failures import CheckFailure
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "model").write_bytes(b"not a folder")  # what `joblib.dump(clf, model.path)` leaves
+    with pytest.raises(CheckFailure) as err:
+        kserve_runtime.serve(str(tmp_path / "out" / "model"), "m", tmp_path / "work")
+    assert "put ['model'] in /mnt/models" in str(err.value) and "model.joblib" in str(err.value), str(err.value)
+
+
+def test_the_initializer_error_is_its_message_without_the_log_prefix():
+    from kflab import kserve_runtime
+
+    log = ("2026-11-29 07:49:45.684 1 storage.initializer INFO [x:<module>():17] Initializing\n"
+           "2026-11-29 07:49:45.685 1 storage.initializer ERROR [x:<module>():31] Cannot recognize storage type for /m/\n"
+           "'gs://' and 's3://' are the current available storage type.")
+    assert kserve_runtime._error(log) == ("Cannot recognize storage type for /m/ 'gs://' and 's3://' are the current "
+                                          "available storage type.")

@@ -16,7 +16,7 @@ from kflab import paths
 TIERS = ("offline", "cluster", "gpu")
 # Programs outside the venv that a lab's checks run (`tools` in labs/labs.toml), and the
 # function that installs each ("module:function"); the grader calls it before grading.
-TOOLS = {"promtool": "kflab.promtool:ensure"}
+TOOLS = {"promtool": "kflab.promtool:ensure", "kserve-runtime": "kflab.kserve_runtime:ensure"}
 
 
 class RegistryError(ValueError):

@@ -105,19 +105,30 @@ class Server:
 
 def start(script: Path, model_name: str, model_dir: Path, workdir: Path, shown: str,
           timeout_s: float = START_TIMEOUT_S) -> Server:
-    """Start `script` as a model server and wait until it reports `model_name` ready; CheckFailure if it never does."""
+    """Start a learner's predictor `script` and wait until it reports `model_name` ready; CheckFailure if it never does."""
+    script = Path(script).resolve()
+
+    def command(port: int, grpc_port: int) -> list[str]:
+        return [sys.executable, str(script), f"--model_name={model_name}", f"--model_dir={model_dir}",
+                f"--http_port={port}", f"--grpc_port={grpc_port}", "--enable_grpc=false", "--workers=1"]
+
+    return launch(command, model_name, workdir, f"python {shown}", (script.parent,), timeout_s=timeout_s,
+                  advice="Load the model in load(), set self.ready = True, and start kserve.ModelServer with it.")
+
+
+def launch(command, model_name: str, workdir: Path, shown: str, roots: tuple[Path, ...], env: dict | None = None,
+           timeout_s: float = START_TIMEOUT_S, advice: str = "") -> Server:
+    """Run `command(http_port, grpc_port)` as a model server until it reports `model_name` ready, or fail with a sentence."""
     if importlib.util.find_spec("kserve") is None:
         raise CheckFailure("The kserve package is not installed in this environment. Run `pip install -e \".[serve]\"` "
                            "(scripts/start installs it) and run the check again.")
-    script, workdir = Path(script).resolve(), Path(workdir)
+    workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     port, log = free_port(), workdir / "server.log"
-    cmd = [sys.executable, str(script), f"--model_name={model_name}", f"--model_dir={model_dir}",
-           f"--http_port={port}", f"--grpc_port={free_port()}", "--enable_grpc=false", "--workers=1"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
-    server = Server(proc, port, log, (script.parent,))
+        proc = subprocess.Popen(command(port, free_port()), cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env or {**os.environ, "OMP_NUM_THREADS": "1"})
+    server = Server(proc, port, log, roots)
     deadline, last = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -131,13 +142,12 @@ def start(script: Path, model_name: str, model_dir: Path, workdir: Path, shown: 
         time.sleep(0.25)
     server.stop()
     said = f" It last answered HTTP {last.status}: {last.text[:200]}" if last else " It never answered on its HTTP port."
-    raise CheckFailure(f"`python {shown}` did not report model {model_name!r} ready within {timeout_s:.0f} s.{said} "
-                       "Load the model in load(), set self.ready = True, and start kserve.ModelServer with it.")
+    raise CheckFailure(f"`{shown}` did not report model {model_name!r} ready within {timeout_s:.0f} s.{said} {advice}".rstrip())
 
 
 def _ended(shown: str, code: int, server: Server) -> str:
     if code == 0:
-        return (f"`python {shown}` ended (exit status 0) without serving anything. Its `__main__` block must load "
+        return (f"`{shown}` ended (exit status 0) without serving anything. Its `__main__` block must load "
                 "the model and call kserve.ModelServer().start([model]), which keeps running.")
-    return (f"`python {shown}` stopped with exit status {code} before serving. Read the error below, fix it, and run "
+    return (f"`{shown}` stopped with exit status {code} before serving. Read the error below, fix it, and run "
             "the check again.\n" + server.last_error())

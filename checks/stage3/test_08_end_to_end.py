@@ -7,13 +7,14 @@ import joblib
 import pytest
 import yaml
 
-from kflab import kfp_local, manifests
+from kflab import kfp_local, kserve_runtime, manifests
 from kflab import inference_services as isvcs
 from kflab.failures import CheckFailure, expect, fail
 from kflab.kfp_ir import PipelineIR
 
 MIN_ACCURACY = 0.95
-MODEL_FILES = (".joblib", ".pkl", ".pickle")  # what KServe v0.20's sklearn runtime loads from its model dir
+MODEL_FILES = kserve_runtime.MODEL_FILES
+ROWS = 25
 ARGS = {"model_name": "cancer-classifier", "namespace": "models"}
 MINIO_URI = "minio://mlpipeline/v2/artifacts/train-gate-deploy/run-1/train-model/5b0c7e1e/model"
 RUNNER = "system:serviceaccount:kubeflow:pipeline-runner"
@@ -120,6 +121,31 @@ def test_inference_service_serves_the_model_the_pipeline_trained(local_run, mani
     model = local_run.artifact("train-model", "model") or {}
     expect(uri.rstrip("/") == str(model.get("uri", "")).rstrip("/"),
            f"storageUri is {uri!r}, not the model artifact of this run ({model.get('uri')!r}). Build it from model.uri.")
+
+
+@pytest.fixture(scope="module")
+def served(manifest, lab_tmp):
+    """The built InferenceService's model, fetched by KServe's storage initializer and served by its sklearn runtime."""
+    uri = isvcs.model(isvcs.predictor(manifest)).get("storageUri") or ""
+    expect(uri, "The built InferenceService has no predictor.model.storageUri to serve from.")
+    server = kserve_runtime.serve(uri, ARGS["model_name"], lab_tmp / "predictor")
+    yield server
+    server.stop()
+
+
+def test_kserve_sklearn_runtime_serves_the_model_and_predicts_like_it(served, local_run):
+    """Does KServe's own sklearn runtime, given the built storageUri, answer v1 predict exactly as the model does?"""
+    from sklearn.datasets import load_breast_cancer
+
+    rows = load_breast_cancer(as_frame=True).data.head(ROWS)
+    reply = served.request(f"/v1/models/{ARGS['model_name']}:predict", {"instances": rows.values.tolist()})
+    expect(reply.status == 200, f"The sklearn runtime answered {reply.status}: {reply.text[:200]}. "
+                                "The model must accept the 30 features of the table, in order.")
+    folder = Path((local_run.artifact("train-model", "model") or {}).get("uri", ""))
+    wanted = [int(v) for v in joblib.load(folder / "model.joblib").predict(rows)]
+    expect((reply.body or {}).get("predictions") == wanted,
+           f"The runtime predicted {(reply.body or {}).get('predictions')}, the model itself {wanted}: the "
+           "InferenceService does not serve the model this run trained.")
 
 
 def test_storage_uri_maps_kfp_minio_uris_to_s3(lab, module, tmp_path):
