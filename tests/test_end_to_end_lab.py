@@ -30,7 +30,7 @@ CLUSTER_TWIN = "test_api_server_lets_the_pipeline_runner_apply_but_not_delete"
 RUNTIME_TWIN = "test_kserve_sklearn_runtime_serves_the_model_and_predicts_like_it"
 # An apply step outside the deploy gate stops the local run itself.
 UNGATED = {"pipeline.py": [('        with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712 (KFP builds the condition from ==)\n', "        if True:\n")]}
-UNGATED_SAYS = "a container that kfp.local cannot run"
+UNGATED_SAYS = "reached task 'apply-manifest'"
 RBAC_SUBJECT = {"rbac.yaml": [("    namespace: kubeflow ", "    namespace: models ")]}
 
 

@@ -61,6 +61,14 @@ def stage2() -> dict:
     }
 
 
+def lab_offline_checks(lab: registry.Lab) -> dict:
+    """One lab's offline checks on the solution, end to end in a child pytest: wall seconds and verdict."""
+    start = time.perf_counter()
+    code = checkrun.run_pytest(checkrun.pytest_args([lab], "solutions", ["-m", "offline", "-q", "--no-progress"]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {"lab_offline_checks_wall_s": round(time.perf_counter() - start, 2), "lab_offline_checks_passed": code == 0}
+
+
 def gpu() -> dict:
     """fp32/TF32/bf16 training throughput on one GPU; a skip line elsewhere."""
     from kflab import bench_training, tiers

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import yaml
 
-from kflab import alert_rules, checkrun, paths, promtool, registry
+from kflab import alert_rules, bench, paths, promtool, registry
 
 ROUNDS = 5
 
@@ -31,9 +30,4 @@ def promtool_runs() -> dict:
     out = {"promtool": promtool.pin()["version"], "check_rules_ms": best_ms(lambda: alert_rules.check(rule))}
     for scenario in (checks.GPU_IDLE, checks.INADMISSIBLE, checks.PREDICTOR_SLOW):
         out[f"scenario_{scenario.alert}_ms"] = best_ms(lambda s=scenario: alert_rules.first_wrong_moment(rule, s))
-    start = time.perf_counter()
-    code = checkrun.run_pytest(checkrun.pytest_args([lab], "solutions", ["-m", "offline", "-q", "--no-progress"]),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    out["lab_offline_checks_wall_s"] = round(time.perf_counter() - start, 2)
-    out["lab_offline_checks_passed"] = code == 0
-    return out
+    return {**out, **bench.lab_offline_checks(lab)}

@@ -145,21 +145,22 @@ class Cluster:
             return exc.reason
         return None
 
-    def into_namespace(self, obj: dict, namespace: str) -> dict:
-        """A copy of `obj` placed in `namespace` (and its ServiceAccount subjects with it)."""
+    def into_namespace(self, obj: dict, namespace: str, move_subjects: bool = True) -> dict:
+        """A copy of `obj` placed in `namespace` (and its ServiceAccount subjects with it, unless told not to:
+        a binding to another namespace's ServiceAccount, such as KFP's kubeflow/pipeline-runner, keeps it)."""
         obj = json.loads(json.dumps(obj))
         if self.resource(obj["apiVersion"], obj["kind"]).namespaced:
             obj.setdefault("metadata", {})["namespace"] = namespace
-        for subject in obj.get("subjects", []) or []:
+        for subject in (obj.get("subjects", []) or []) if move_subjects else []:
             if subject.get("kind") == "ServiceAccount":
                 subject["namespace"] = namespace
         return obj
 
-    def apply_all(self, docs: list[dict], namespace: str) -> list[dict]:
+    def apply_all(self, docs: list[dict], namespace: str, move_subjects: bool = True) -> list[dict]:
         """Create every object of a lab file in the check's namespace; returns what was created."""
         created = []
         for doc in docs:
-            obj = self.into_namespace(doc, namespace)
+            obj = self.into_namespace(doc, namespace, move_subjects)
             self.create(obj, namespace)
             created.append(obj)
         return created

@@ -78,6 +78,12 @@ class PipelineIR:
             comp = parent_comp.get(holder)
         return chain
 
+    def conditions(self, task: str) -> list[str]:
+        """The conditions of the dsl.If / dsl.Elif / dsl.Else blocks that enclose `task`, innermost first."""
+        tasks = self.tasks()
+        found = [tasks[a].get("triggerPolicy", {}).get("condition") for a in self.ancestors(task)]
+        return [c for c in found if c]
+
     def leaf_tasks(self) -> dict[str, dict]:
         """Tasks that run a container (not a sub-DAG)."""
         return {n: t for n, t in self.tasks().items() if "dag" not in self.component(t["componentRef"]["name"])}

@@ -27,6 +27,7 @@ EXECUTING = re.compile(r"Executing task '?([\w.-]+)'?")
 CACHE_HIT = re.compile(r"Task '?([\w.-]+)'? cache hit")
 SKIPPED = re.compile(r"Skipping (?:conditional )?task '?([\w.-]+)'?")
 FINISHED = re.compile(r"Task '?([\w.-]+)'? finished with status (\w+)")
+CONTAINER_REFUSED = "only supports running Lightweight Python Components"  # SubprocessRunner's RuntimeError
 
 
 @dataclasses.dataclass
@@ -177,6 +178,12 @@ def run(func, arguments: dict | None = None, doing: str = "running your pipeline
             error = exc
     text = tee.buffer.getvalue()
     parsed = parse_log(text)
+    if error is not None and CONTAINER_REFUSED in str(error):
+        reached = list(parsed["executed"])[-1] if parsed["executed"] else "a container component"
+        sys.stdout.write(text)  # pytest shows captured output under the failure
+        raise CheckFailure(f"The local run reached task '{reached}' while {doing}. It is a container component, which "
+                           "kfp.local's SubprocessRunner cannot run (it runs Python components only). Put that task "
+                           "under a `dsl.If` on a parameter that is false in local runs, such as `deploy == True`.")
     if error is not None:
         where = f" in task '{parsed['failed'][0]}'" if parsed["failed"] else ""
         tb = learner_traceback(text)

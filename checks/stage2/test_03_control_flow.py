@@ -55,10 +55,9 @@ def test_pipeline_collects_every_iteration_into_pick_best(ir):
 
 def test_pipeline_gates_deployment_on_the_best_accuracy(ir):
     """Is deploy-model under dsl.If(best accuracy >= threshold) and report-rejection under its dsl.Else?"""
-    conditions = {n: t["triggerPolicy"]["condition"] for n, t in ir.tasks().items() if t.get("triggerPolicy", {}).get("condition")}
     placed = {}
     for task in ("deploy-model", "report-rejection"):
-        gate = [conditions[a] for a in ir.ancestors(task) if a in conditions]
+        gate = ir.conditions(task)
         expect(gate, f"{task} runs unconditionally. Put it under `with dsl.If(...)` / `with dsl.Else():`.")
         placed[task] = gate[0]
     expect("pick-best-accuracy" in placed["deploy-model"] and "accuracy_threshold" in placed["deploy-model"],

@@ -9,7 +9,8 @@ import yaml
 
 from kflab import kfp_local, kserve_runtime, manifests
 from kflab import inference_services as isvcs
-from kflab.failures import CheckFailure, expect, fail
+from kflab.failures import expect, fail
+from kflab.k8s import ApiRefusal
 from kflab.kfp_ir import PipelineIR
 
 MIN_ACCURACY = 0.95
@@ -39,13 +40,7 @@ def ir(pipeline, lab_tmp):
 
 
 def _run(pipeline, arguments: dict, doing: str) -> kfp_local.LocalRun:
-    try:
-        return kfp_local.run(pipeline, {**ARGS, **arguments}, doing=doing)
-    except CheckFailure as exc:
-        if "only supports running Lightweight Python Components" in str(exc):
-            fail("The local run reached apply-manifest, a container that kfp.local cannot run, while deploy was "
-                 "false. Call apply_manifest inside `with dsl.If(deploy == True):`, nested in the accuracy gate.")
-        raise
+    return kfp_local.run(pipeline, {**ARGS, **arguments}, doing=doing)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +71,7 @@ def manifest(local_run) -> dict:
 
 def _gate(ir: PipelineIR, task: str, *needles: str) -> str | None:
     """The condition of an enclosing dsl.If that mentions every needle, if any."""
-    conditions = [ir.tasks()[a].get("triggerPolicy", {}).get("condition", "") for a in ir.ancestors(task)]
-    return next((c for c in conditions if all(n in c for n in needles)), None)
+    return next((c for c in ir.conditions(task) if all(n in c for n in needles)), None)
 
 
 def test_train_model_saves_a_model_folder_kserve_can_load(local_run):
@@ -238,11 +232,10 @@ def test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more
 @pytest.mark.cluster
 def test_api_server_lets_the_pipeline_runner_apply_but_not_delete(cluster, namespace, rbac):
     """Do SubjectAccessReviews agree: pipeline-runner may get/create/patch InferenceServices here, not delete them?"""
-    for doc in rbac.values():  # placed in the check's namespace; the subject keeps its own namespace
-        obj = {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
-        reason = cluster.dry_run(obj, namespace)
-        expect(reason is None, f"The API server refused the {doc['kind']}: {reason}. Fix rbac.yaml.")
-        cluster.create(obj, namespace)
+    try:  # in the check's namespace; the subject keeps its own, kubeflow
+        cluster.apply_all(list(rbac.values()), namespace, move_subjects=False)
+    except ApiRefusal as exc:
+        fail(f"The API server refused rbac.yaml: {exc.reason}. Fix that object and run the check again.")
 
     def allowed(verb, group=KSERVE[0], resource=KSERVE[1], where=namespace):
         return cluster.can(where, verb, resource, group, user=RUNNER, groups=RUNNER_GROUPS)
