@@ -46,26 +46,50 @@ def shape_problems(config) -> list[str]:
     return found
 
 
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def mapping_problems(mapping: dict) -> list[str]:
+    """A fixed host port, on the loopback address only."""
+    port, host = cluster_plan.UI_NODE_PORT, mapping.get("hostPort")
+    if host is None:
+        return [f"The mapping of containerPort {port} has no hostPort, so Kind picks a random one. "
+                f"Set `hostPort: {cluster_plan.UI_HOST_PORT}`."]
+    if isinstance(host, bool) or not isinstance(host, int) or not 0 < host < 65536:
+        return [f"The mapping of containerPort {port} has hostPort {host!r}, which is not a port number. "
+                f"Write it as a bare number: `hostPort: {cluster_plan.UI_HOST_PORT}` (no quotes)."]
+    if mapping.get("listenAddress") not in LOOPBACK:
+        where = mapping.get("listenAddress") or "0.0.0.0, Kind's default"
+        return [f"The mapping of containerPort {port} listens on {where}, so anyone on your network can reach the "
+                'pipelines UI, which has no login. Add `listenAddress: "127.0.0.1"` to it.']
+    return []
+
+
 def port_problems(config) -> list[str]:
-    """Is the UI's NodePort published on the host?"""
+    """Is the UI's NodePort published on the host, and only to this machine?"""
     for node in nodes(config):
         for mapping in node.get("extraPortMappings") or []:
             if isinstance(mapping, dict) and mapping.get("containerPort") == cluster_plan.UI_NODE_PORT:
-                host = mapping.get("hostPort")
-                if not isinstance(host, int) or not 0 < host < 65536:
-                    return [f"The mapping of containerPort {cluster_plan.UI_NODE_PORT} has no hostPort, so Kind picks "
-                            f"a random one. Set `hostPort: {cluster_plan.UI_HOST_PORT}`."]
-                return []
+                return mapping_problems(mapping)
     return [f"No node maps containerPort {cluster_plan.UI_NODE_PORT} (the pipelines UI's NodePort) to the host. "
             f"Add it under the control plane's `extraPortMappings` with `hostPort: {cluster_plan.UI_HOST_PORT}`."]
+
+
+def labels(node: dict) -> dict:
+    """A node's labels; a malformed `labels:` counts as none (Kind's own check names it)."""
+    found = node.get("labels")
+    return found if isinstance(found, dict) else {}
 
 
 def gpu_problems(config) -> list[str]:
     """Does a worker carry the label NVIDIA's device plugin selects?"""
     for node in nodes(config, "worker"):
-        if str((node.get("labels") or {}).get(GPU_KEY)).lower() == GPU_VALUE:
+        if str(labels(node).get(GPU_KEY)).lower() == GPU_VALUE:
             return []
-    if any(GPU_KEY in (n.get("labels") or {}) for n in nodes(config, "control-plane")):
+    if any(not isinstance(n.get("labels"), (dict, type(None))) for n in nodes(config, "worker")):
+        return [f'A worker\'s `labels:` is not a mapping. Write it as `labels: {{{GPU_KEY}: "{GPU_VALUE}"}}` '
+                "or as an indented `key: value` line under `labels:`."]
+    if any(GPU_KEY in labels(n) for n in nodes(config, "control-plane")):
         return [f"The label {GPU_KEY} sits on the control plane; put it on a worker, where GPU work runs."]
     return [f'No worker carries the label `{GPU_KEY}: "{GPU_VALUE}"`. Add `labels:` with it to one worker: '
             "the GPU path (nvkind and NVIDIA's device plugin) schedules onto that node."]
@@ -83,8 +107,8 @@ def test_cluster_has_a_control_plane_and_workers(config):
     expect(not found, " ".join(found[:2]))
 
 
-def test_pipelines_ui_port_is_published_on_the_host(config):
-    """Does a node map the UI's NodePort (30080) to a fixed port on your machine?"""
+def test_pipelines_ui_port_is_published_to_this_machine_only(config):
+    """Does a node map the UI's NodePort (30080) to a fixed port on your machine, on 127.0.0.1 only?"""
     found = port_problems(config)
     expect(not found, found and found[0])
 
