@@ -5,6 +5,7 @@ import copy
 import pytest
 
 from kflab import manifests
+from kflab.manifests import as_dict, as_list
 from kflab.failures import expect
 
 FILE = "notebook-server.yaml"
@@ -28,7 +29,8 @@ def objects(lab) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def container(objects) -> dict:
-    containers = (((objects["Notebook"].get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    pod = as_dict(as_dict(as_dict(objects["Notebook"].get("spec")).get("template")).get("spec"))
+    containers = as_list(pod.get("containers"))
     expect(containers and isinstance(containers[0], dict),
            "The Notebook has no container under spec.template.spec.containers. Declare the Jupyter container there.")
     return containers[0]
@@ -43,8 +45,11 @@ def test_every_object_passes_its_upstream_schema(objects):
 
 def test_namespace_enables_katib_metrics_collector_injection(objects):
     """Does the namespace carry `katib.kubeflow.org/metrics-collector-injection: enabled`?"""
-    labels = (objects["Namespace"].get("metadata") or {}).get("labels") or {}
+    labels = as_dict(as_dict(objects["Namespace"].get("metadata")).get("labels"))
     key, value = KATIB_LABEL
+    expect(key not in labels or labels[key] == value,
+           f"The Namespace's label `{key}` is {labels.get(key)!r}, but Katib injects its metrics collector only "
+           f"when the value is exactly `{value}`. Set it to `{value}`.")
     expect(labels.get(key) == value,
            f"The Namespace lacks the label `{key}: {value}` (it has {sorted(labels) or 'none'}). Katib injects its "
            "metrics collector only into namespaces labelled so; add it under metadata.labels.")
@@ -52,7 +57,7 @@ def test_namespace_enables_katib_metrics_collector_injection(objects):
 
 def test_namespace_enforces_the_baseline_pod_security_standard(objects):
     """Does the namespace carry `pod-security.kubernetes.io/enforce: baseline`?"""
-    level = ((objects["Namespace"].get("metadata") or {}).get("labels") or {}).get(POD_SECURITY)
+    level = as_dict(as_dict(objects["Namespace"].get("metadata")).get("labels")).get(POD_SECURITY)
     expect(level != "restricted", f"`{POD_SECURITY}: restricted` would refuse the Notebook's pod, which sets no "
                                   "seccomp profile, runAsNonRoot or dropped capabilities. Use `baseline`.")
     expect(level == "baseline", f"The Namespace's `{POD_SECURITY}` label is {level!r}. Set it to `baseline`, so the "
@@ -89,11 +94,13 @@ def test_notebook_image_is_pinned(container):
 def test_workspace_claim_is_mounted_at_home_jovyan(objects, container):
     """Is the PVC a volume of the Notebook, mounted at /home/jovyan?"""
     claim = (objects["PersistentVolumeClaim"].get("metadata") or {}).get("name")
-    volumes = (objects["Notebook"]["spec"]["template"]["spec"].get("volumes")) or []
-    names = [v.get("name") for v in volumes if ((v.get("persistentVolumeClaim") or {}).get("claimName")) == claim]
+    pod = as_dict(as_dict(as_dict(objects["Notebook"].get("spec")).get("template")).get("spec"))
+    volumes = [as_dict(v) for v in as_list(pod.get("volumes"))]
+    names = [v.get("name") for v in volumes if as_dict(v.get("persistentVolumeClaim")).get("claimName") == claim]
     expect(names, f"No volume of the Notebook refers to the claim {claim!r}. Add a volume with "
-                  f"`persistentVolumeClaim: {{claimName: {claim}}}` under spec.template.spec.volumes.")
-    mounts = {m.get("name"): m.get("mountPath") for m in container.get("volumeMounts") or []}
+                  f"`persistentVolumeClaim: {{claimName: {claim}}}` under spec.template.spec.volumes "
+                  "(a list of volumes, each a mapping).")
+    mounts = {m.get("name"): m.get("mountPath") for m in map(as_dict, as_list(container.get("volumeMounts")))}
     expect(any(mounts.get(n) == HOME for n in names),
            f"The claim's volume is not mounted at {HOME} (mounts: {mounts or 'none'}). Add a volumeMount "
            f"with name {names[0]!r} and mountPath {HOME}, where Jupyter keeps your files.")
@@ -119,7 +126,7 @@ def test_server_accepts_every_object_in_a_dry_run(objects, cluster, namespace):
 @pytest.mark.cluster
 def test_api_server_refuses_a_privileged_pod_in_the_namespace(objects, cluster):
     """In a namespace with the file's labels, is a privileged pod refused and a plain one admitted?"""
-    labels = (objects["Namespace"].get("metadata") or {}).get("labels") or {}
+    labels = as_dict(as_dict(objects["Namespace"].get("metadata")).get("labels"))
     ns = cluster.new_namespace("kflab-1-3-pss", labels={k: str(v) for k, v in labels.items()})
     try:
         def pod(privileged: bool) -> dict:
