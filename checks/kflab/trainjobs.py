@@ -56,13 +56,18 @@ def parse(argv: list[str]) -> Launch:
 
 
 def gpus(resources: dict | None) -> int:
-    """GPUs a container asks for (limits; requests must equal limits for extended resources)."""
-    resources = as_dict(resources)
-    value = as_dict(resources.get("limits")).get(GPU, as_dict(resources.get("requests")).get(GPU, 0))
+    """GPUs a container asks for: its limit. An extended resource needs one; a request alone is refused."""
+    value = as_dict(as_dict(resources).get("limits")).get(GPU, 0)
     try:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+def gpus_only_requested(resources: dict | None) -> bool:
+    """GPUs under requests but not limits: the API server refuses the pod ("Limit must be set")."""
+    resources = as_dict(resources)
+    return GPU in as_dict(resources.get("requests")) and GPU not in as_dict(resources.get("limits"))
 
 
 def _procs(value, gpu_count: int) -> int | None:
@@ -98,7 +103,8 @@ def trainjob(obj: dict) -> dict:
     launch = parse([*as_list(trainer.get("command")), *as_list(trainer.get("args"))])
     nodes = _nodes(trainer.get("numNodes", 1))  # torch-distributed's mlPolicy.numNodes is 1
     out = _world(launch, nodes, _procs(trainer.get("numProcPerNode"), gpu))
-    return {**out, "gpus_per_node": gpu, "launch": launch}
+    return {**out, "gpus_per_node": gpu, "launch": launch,
+            "gpus_only_requested": gpus_only_requested(trainer.get("resourcesPerNode"))}
 
 
 def pytorchjob(obj: dict) -> dict:
@@ -114,4 +120,5 @@ def pytorchjob(obj: dict) -> dict:
     first = containers[0] if containers else {}
     launch = parse([*as_list(first.get("command")), *as_list(first.get("args"))])
     out = _world(launch, nodes, _procs(spec.get("nprocPerNode"), gpu))
-    return {**out, "gpus_per_node": gpu, "launch": launch, "containers": containers}
+    return {**out, "gpus_per_node": gpu, "launch": launch, "containers": containers,
+            "gpus_only_requested": any(gpus_only_requested(c.get("resources")) for c in containers)}

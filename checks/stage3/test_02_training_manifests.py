@@ -74,6 +74,9 @@ def test_pytorchjob_has_one_master_and_three_workers(pytorchjob, jobs):
 def test_every_pod_has_four_gpus_one_per_process(jobs):
     """Does every training pod set an nvidia.com/gpu limit equal to its processes per node?"""
     for name, job in jobs.items():
+        expect(not job["gpus_only_requested"],
+               f"{name} puts nvidia.com/gpu under requests only, and the API server refuses such a pod: an extended "
+               f"resource must have a limit. Move `nvidia.com/gpu: {GPUS_PER_POD}` to limits (a request, if you keep one, must equal it).")
         expect(job["gpus_per_node"] == GPUS_PER_POD,
                f"{name}: each training pod asks for {job['gpus_per_node'] or 'no'} GPUs. Set `nvidia.com/gpu: {GPUS_PER_POD}` "
                "under limits (resourcesPerNode in a TrainJob, every replica's resources in a PyTorchJob).")
