@@ -147,7 +147,11 @@ def problems(obj: dict) -> list[str]:
     """Every schema problem of one manifest, as sentences; empty when it is valid."""
     if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind"):
         return ["every object needs `apiVersion` and `kind`"]
-    if not obj.get("metadata", {}).get("name") and not obj.get("metadata", {}).get("generateName"):
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        return [f"the {obj['kind']}'s metadata is {'empty' if metadata is None else 'not a mapping'}: "
+                "indent `name:` (and the other fields) under `metadata:`"]
+    if not metadata.get("name") and not metadata.get("generateName"):
         return [f"the {obj['kind']} has no metadata.name"]
     for check in (crd_problems, core_problems):
         found = check(obj)

@@ -5,6 +5,8 @@ import json
 import pytest
 
 from kflab import manifests
+from kflab.manifests import as_dict, as_list
+from kflab.controlplane.cluster_setup import GPU_TAINT  # the taint GPU node pools carry (the kwok GPU node too)
 from kflab.failures import expect
 from kflab.k8s import ApiRefusal, condition, unique_names
 
@@ -29,15 +31,35 @@ def _of(docs, kind):
     return [d for d in docs if d.get("kind") == kind]
 
 
+def _name(obj) -> str | None:
+    return as_dict(obj.get("metadata")).get("name")
+
+
+def _names(docs, kind) -> set[str]:
+    return {str(n) for n in map(_name, _of(docs, kind)) if n}
+
+
 def _gpu_flavor(queues):
     """(ClusterQueue, flavor name, quota) of the flavor that covers GPUs, or Nones."""
     for cq in _of(queues, "ClusterQueue"):
-        for group in cq.get("spec", {}).get("resourceGroups", []):
-            if GPU in group.get("coveredResources", []):
-                for flavor in group.get("flavors", []):
-                    quota = {r["name"]: r.get("nominalQuota") for r in flavor.get("resources", [])}.get(GPU)
-                    return cq, flavor["name"], quota
+        for group in map(as_dict, as_list(as_dict(cq.get("spec")).get("resourceGroups"))):
+            if GPU in as_list(group.get("coveredResources")):
+                for flavor in map(as_dict, as_list(group.get("flavors"))):
+                    resources = map(as_dict, as_list(flavor.get("resources")))
+                    quota = {r.get("name"): r.get("nominalQuota") for r in resources}.get(GPU)
+                    return cq, flavor.get("name"), quota
     return None, None, None
+
+
+def tolerates(toleration: dict, taint: dict) -> bool:
+    """Kubernetes' rule: same key (or none, with Exists), same effect (or none), Exists or an equal value."""
+    if toleration.get("key") not in (None, "", taint["key"]):
+        return False
+    if toleration.get("effect") not in (None, "", taint["effect"]):
+        return False
+    if toleration.get("operator", "Equal") == "Exists":
+        return True
+    return toleration.get("key") == taint["key"] and str(toleration.get("value", "")) == taint["value"]
 
 
 def test_files_hold_valid_kueue_objects_and_a_job(queues, job):
@@ -46,7 +68,7 @@ def test_files_hold_valid_kueue_objects_and_a_job(queues, job):
         expect(_of(queues, kind), f"queues.yaml holds no {kind}. Add one as the lab page shows.")
     for doc in [*queues, job]:
         problems = manifests.problems(doc)
-        expect(not problems, f"{doc['kind']} {doc['metadata'].get('name')}: {problems[0] if problems else ''}.")
+        expect(not problems, f"{doc['kind']} {_name(doc) or '(no name)'}: {problems[0] if problems else ''}.")
 
 
 def test_cluster_queue_gives_gpus_their_own_flavor(queues):
@@ -54,32 +76,41 @@ def test_cluster_queue_gives_gpus_their_own_flavor(queues):
     cq, flavor, quota = _gpu_flavor(queues)
     expect(cq is not None, "No ClusterQueue resource group covers nvidia.com/gpu. Add one with a GPU flavor and a nominalQuota.")
     expect(str(quota) == "4", f"The GPU flavor's nominalQuota is {quota}; the team's share is 4 GPUs.")
-    spec = next((f.get("spec", {}) for f in _of(queues, "ResourceFlavor") if f["metadata"]["name"] == flavor), None)
+    spec = next((as_dict(f.get("spec")) for f in _of(queues, "ResourceFlavor") if _name(f) == flavor), None)
     expect(spec is not None, f"The ClusterQueue names flavor {flavor!r}, but no ResourceFlavor of that name exists.")
-    expect(spec.get("nodeLabels", {}).get(GPU_LABEL) == "true",
+    expect(as_dict(spec.get("nodeLabels")).get(GPU_LABEL) == "true",
            f"ResourceFlavor {flavor} does not select GPU nodes. Give it nodeLabels {{{GPU_LABEL}: \"true\"}}.")
-    expect(any(t.get("key") == GPU for t in spec.get("tolerations", [])),
+    tolerations = [as_dict(t) for t in as_list(spec.get("tolerations"))]
+    expect(any(t.get("key") == GPU for t in tolerations),
            f"ResourceFlavor {flavor} does not tolerate the {GPU} taint that GPU nodes carry. Add a toleration.")
+    expect(any(tolerates(t, GPU_TAINT) for t in tolerations),
+           f"ResourceFlavor {flavor}'s {GPU} toleration does not match the GPU nodes' taint "
+           f"`{GPU_TAINT['key']}={GPU_TAINT['value']}:{GPU_TAINT['effect']}`, so its pods would stay Pending. "
+           f"Use `operator: Exists` and `effect: {GPU_TAINT['effect']}` (or leave effect out).")
 
 
 def test_local_queue_feeds_the_cluster_queue(queues):
     """Does the LocalQueue point at a ClusterQueue defined in queues.yaml?"""
-    names = {cq["metadata"]["name"] for cq in _of(queues, "ClusterQueue")}
+    names = _names(queues, "ClusterQueue")
     lqs = _of(queues, "LocalQueue")
     expect(lqs, "queues.yaml has no LocalQueue. Users submit to a LocalQueue in their namespace; add one.")
-    target = lqs[0].get("spec", {}).get("clusterQueue")
-    expect(target in names, f"LocalQueue {lqs[0]['metadata']['name']} points at {target!r}, not at a ClusterQueue in the file ({sorted(names)}).")
+    target = as_dict(lqs[0].get("spec")).get("clusterQueue")
+    expect(target in names, f"LocalQueue {_name(lqs[0])} points at {target!r}, not at a ClusterQueue in the file ({sorted(names)}).")
 
 
 def test_job_is_queued_suspended_with_a_priority_and_gpu_limits(queues, job):
     """Is the Job labelled for the LocalQueue and a priority class, created suspended, and asking for GPUs?"""
-    labels = job.get("metadata", {}).get("labels", {})
-    lqs = {lq["metadata"]["name"] for lq in _of(queues, "LocalQueue")}
+    labels = as_dict(as_dict(job.get("metadata")).get("labels"))
+    lqs = _names(queues, "LocalQueue")
+    expect(QUEUE_LABEL in labels, f"The Job has no {QUEUE_LABEL} label, so Kueue never sees it. Add it under "
+                                  "metadata.labels, set to your LocalQueue's name.")
     expect(labels.get(QUEUE_LABEL) in lqs, f"The Job's {QUEUE_LABEL} label is {labels.get(QUEUE_LABEL)!r}; set it to your LocalQueue's name.")
-    classes = {p["metadata"]["name"] for p in _of(queues, "WorkloadPriorityClass")}
+    classes = _names(queues, "WorkloadPriorityClass")
     expect(labels.get(PRIORITY_LABEL) in classes, f"The Job's {PRIORITY_LABEL} label should name one of {sorted(classes) or 'your WorkloadPriorityClasses'}.")
-    expect(job.get("spec", {}).get("suspend") is True, "Create the Job with spec.suspend: true; Kueue unsuspends it on admission.")
-    limits = job["spec"]["template"]["spec"]["containers"][0].get("resources", {}).get("limits", {})
+    expect(as_dict(job.get("spec")).get("suspend") is True, "Create the Job with spec.suspend: true; Kueue unsuspends it on admission.")
+    pod = as_dict(as_dict(as_dict(job.get("spec")).get("template")).get("spec"))
+    containers = [as_dict(c) for c in as_list(pod.get("containers"))] or [{}]
+    limits = as_dict(as_dict(containers[0].get("resources")).get("limits"))
     expect(GPU in limits, "The Job's container sets no nvidia.com/gpu limit, so it never asks the GPU flavor for anything.")
 
 
