@@ -3,6 +3,7 @@
 import pytest
 
 from kflab import manifests
+from kflab.manifests import as_dict, as_list
 from kflab.failures import expect, fail
 from kflab.k8s import ApiRefusal
 
@@ -10,7 +11,9 @@ PAUSE = "registry.k8s.io/pause:3.10"
 NEEDED = {("Role", "ml-engineer"), ("Role", "viewer"), ("Role", "pipeline-runner"), ("ServiceAccount", "pipeline-runner"),
           ("RoleBinding", "ml-engineers"), ("RoleBinding", "viewers"), ("RoleBinding", "pipeline-runner"),
           ("ResourceQuota", "team-a-quota"), ("LimitRange", "team-a-defaults")}
-QUOTA_KEYS = ("requests.nvidia.com/gpu", "pods", "count/pytorchjobs.kubeflow.org")
+QUOTA = {"requests.nvidia.com/gpu": 4, "pods": 20, "count/pytorchjobs.kubeflow.org": 5}
+DEFAULT_REQUEST = {"cpu": "500m", "memory": "1Gi"}
+PEOPLE_ROLES, RUNNER_SECRET = ("ml-engineer", "viewer"), "s3-credentials"
 
 # The policy on the lab page, as (who, verb, resource, group, subresource, name, allowed).
 ALICE, VIEWER = ("alice", ()), ("bob", ("team-a-viewers",))
@@ -35,6 +38,25 @@ POLICY = [
 @pytest.fixture(scope="module")
 def docs(lab):
     return lab.yaml_docs("tenancy.yaml")
+
+
+def _name(doc) -> str | None:
+    return as_dict(doc.get("metadata")).get("name")
+
+
+def _rules(docs, role: str | None = None) -> list[tuple[str, dict]]:
+    """(role name, rule) for every rule of every Role, or of one Role."""
+    return [(_name(d), as_dict(r)) for d in docs if d.get("kind") == "Role" and role in (None, _name(d))
+            for r in as_list(d.get("rules"))]
+
+
+def _quantity(value):
+    from kubernetes.utils.quantity import parse_quantity
+
+    try:
+        return parse_quantity(value)
+    except (ValueError, TypeError):
+        return None
 
 
 def _pod(name, cpu=None, gpus=0):
@@ -62,29 +84,56 @@ def tenant(cluster, namespace, docs):
 
 def test_file_holds_valid_rbac_quota_and_limit_range_objects(docs):
     """Does tenancy.yaml hold the three Roles, their bindings, the ServiceAccount, the quota and the LimitRange, all valid?"""
-    have = {(d.get("kind"), d.get("metadata", {}).get("name")) for d in docs}
+    have = {(d.get("kind"), _name(d)) for d in docs}
     missing = sorted(f"{k} {n}" for k, n in NEEDED - have)
     expect(not missing, f"tenancy.yaml lacks {', '.join(missing)}. Add them as the lab page describes.")
     for doc in docs:
-        problems = manifests.problems(doc)
-        expect(not problems, f"{doc['kind']} {doc['metadata'].get('name')}: {problems[0] if problems else ''}.")
+        problems = manifests.problems(doc) or manifests.subject_problems(doc)
+        expect(not problems, f"{doc['kind']} {_name(doc) or '(no name)'}: {problems[0] if problems else ''}.")
 
 
 def test_roles_grant_no_wildcards(docs):
     """Does every Role list its API groups, resources and verbs instead of using "*"?"""
-    for role in (d for d in docs if d.get("kind") == "Role"):
-        for rule in role.get("rules", []):
-            for field in ("apiGroups", "resources", "verbs"):
-                expect("*" not in rule.get(field, []),
-                       f"Role {role['metadata']['name']} grants `*` in {field}, which includes Secrets and quotas. "
-                       "Name exactly the groups, resources and verbs the policy allows.")
+    for role, rule in _rules(docs):
+        for field in ("apiGroups", "resources", "verbs"):
+            expect("*" not in as_list(rule.get(field)),
+                   f"Role {role} grants `*` in {field}, which includes Secrets and quotas. "
+                   "Name exactly the groups, resources and verbs the policy allows.")
+
+
+def test_only_the_runner_reads_a_secret_and_only_its_own(docs):
+    """Do the people's Roles leave Secrets out, and does pipeline-runner only `get` the Secret s3-credentials?"""
+    for role in PEOPLE_ROLES:
+        granted = [r for _, r in _rules(docs, role) if "secrets" in as_list(r.get("resources"))]
+        expect(not granted, f"Role {role} grants access to secrets, which hold the team's credentials. "
+                            "Remove `secrets` from its rules; the policy gives people no access to them.")
+    for _, rule in _rules(docs, "pipeline-runner"):
+        if "secrets" in as_list(rule.get("resources")):
+            names, verbs = as_list(rule.get("resourceNames")), as_list(rule.get("verbs"))
+            expect(names == [RUNNER_SECRET] and set(verbs) <= {"get"},
+                   f"Role pipeline-runner's secrets rule allows {verbs} on {names or 'every Secret'}. Give it "
+                   f"`resourceNames: [{RUNNER_SECRET}]` and `verbs: [get]` (list cannot be limited by name).")
 
 
 def test_quota_caps_gpus_pods_and_training_jobs(docs):
     """Does the ResourceQuota cap GPU requests, pods and PyTorchJobs?"""
-    hard = next((d.get("spec", {}).get("hard", {}) for d in docs if d.get("kind") == "ResourceQuota"), {})
-    missing = [k for k in QUOTA_KEYS if k not in hard]
+    hard = next((as_dict(as_dict(d.get("spec")).get("hard")) for d in docs if d.get("kind") == "ResourceQuota"), {})
+    missing = [k for k in QUOTA if k not in hard]
     expect(not missing, f"The quota does not cap {', '.join(missing)}. Add them under spec.hard.")
+    wrong = [f"{k} is {hard[k]!r}, not {v}" for k, v in QUOTA.items() if _quantity(hard[k]) != v]
+    expect(not wrong, f"The quota's caps differ from the team's budget: {'; '.join(wrong)}. Set them as the quota's TODO says (4 GPUs, 20 pods, 5 PyTorchJobs).")
+
+
+def test_limit_range_defaults_container_requests(docs):
+    """Does the LimitRange give containers default requests of cpu 500m and memory 1Gi?"""
+    ranges = [d for d in docs if d.get("kind") == "LimitRange"]
+    expect(ranges, "tenancy.yaml has no LimitRange, so a pod that states no requests is refused by the quota. "
+                   "Add `team-a-defaults` with a `type: Container` entry and its defaultRequest.")
+    items = [as_dict(i) for i in as_list(as_dict(ranges[0].get("spec")).get("limits"))]
+    got = next((as_dict(i.get("defaultRequest")) for i in items if i.get("type") == "Container"), {})
+    wrong = [f"{k} {got.get(k, 'unset')}" for k, v in DEFAULT_REQUEST.items() if _quantity(got.get(k)) != _quantity(v)]
+    expect(not wrong, f"The LimitRange's Container defaultRequest has {', '.join(wrong)}; the page asks for "
+                      "cpu 500m and memory 1Gi, so the quota can count pods that state nothing.")
 
 
 @pytest.mark.cluster
