@@ -203,10 +203,15 @@ def rbac(lab) -> dict:
 
 
 def test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more(rbac):
-    """Does the Role allow get, create and patch on inferenceservices only, bound to kubeflow's pipeline-runner?"""
+    """Does the Role, in the models' namespace, allow get, create and patch on inferenceservices only, bound to kubeflow's pipeline-runner?"""
     for kind, doc in rbac.items():
         manifests.expect_valid(doc, f"The {kind} in rbac.yaml", f"Kubernetes {manifests.KUBERNETES} {kind}",
                                "Fix those fields and run the check again.")
+        got = manifests.as_dict(doc.get("metadata")).get("namespace")
+        expect(got == ARGS["namespace"],
+               f"The {kind} in rbac.yaml is in namespace {got or '(none: kubectl would use its default)'}, but the "
+               f"pipeline deploys to {ARGS['namespace']!r}, and a Role grants only in its own namespace. "
+               f"Set its metadata.namespace to {ARGS['namespace']}.")
     grants = {(g, r, v) for rule in manifests.as_list(rbac["Role"].get("rules"))
               for g in manifests.as_list(manifests.as_dict(rule).get("apiGroups"))
               for r in manifests.as_list(manifests.as_dict(rule).get("resources"))
@@ -220,6 +225,8 @@ def test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more
     expect(not extra, f"The Role also allows {', '.join(extra)}. The apply step needs only get, create and patch "
                       "on inferenceservices: leave the rest out.")
     binding = rbac["RoleBinding"]
+    subject_problems = manifests.subject_problems(binding)
+    expect(not subject_problems, f"The API server would refuse the RoleBinding: {subject_problems[0] if subject_problems else ''}.")
     ref = manifests.as_dict(binding.get("roleRef"))
     expect((ref.get("kind"), ref.get("name")) == ("Role", rbac["Role"]["metadata"].get("name")),
            "The RoleBinding's roleRef does not name the Role in this file.")
