@@ -135,6 +135,21 @@ def as_dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def first_problem(docs: list) -> str | None:
+    """The first schema problem among a file's documents, as "Kind name: problem", or None.
+
+    Cluster fixtures ask this before they apply a file, so that a malformed object reads as a
+    sentence rather than a KeyError in the harness.
+    """
+    for doc in docs:
+        found = problems(doc)
+        if found:
+            kind = doc.get("kind", "object") if isinstance(doc, dict) else "object"
+            name = as_dict(doc.get("metadata")).get("name") if isinstance(doc, dict) else None
+            return f"{kind} {name or '(no name)'}: {found[0]}"
+    return None
+
+
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
 

@@ -72,11 +72,14 @@ def _pod(name, cpu=None, gpus=0):
 @pytest.fixture
 def tenant(cluster, namespace, docs):
     """The learner's objects applied in a fresh namespace, with the quota's status computed."""
+    broken = manifests.first_problem(docs)
+    expect(broken is None, f"tenancy.yaml does not pass its schema yet ({broken}). Fix that first: the cluster "
+                           "checks apply the file as it is.")
     try:
         cluster.apply_all(docs, namespace)
     except ApiRefusal as exc:
         fail(f"The API server refused tenancy.yaml: {exc.reason}. Fix that object and run the check again.")
-    quotas = [d["metadata"]["name"] for d in docs if d.get("kind") == "ResourceQuota"]
+    quotas = [_name(d) for d in docs if d.get("kind") == "ResourceQuota"]
     for name in quotas:  # quota admission needs the controller to have computed status.used
         cluster.wait("v1", "ResourceQuota", name, namespace, predicate=lambda o: (o.get("status") or {}).get("used") is not None)
     return namespace

@@ -117,6 +117,9 @@ def test_job_is_queued_suspended_with_a_priority_and_gpu_limits(queues, job):
 @pytest.fixture(scope="module")
 def admission(cluster, lab, queues, job):
     """Queues applied, the Job submitted twice: what Kueue decided for each copy."""
+    broken = manifests.first_problem([*queues, job])
+    expect(broken is None, f"queues.yaml or jobs.yaml does not pass its schema yet ({broken}). Fix that first: "
+                           "the cluster checks apply the files as they are.")
     ns = cluster.new_namespace(f"kflab-{lab.id.replace('.', '-')}")
     suffix = ns.rsplit("-", 1)[-1]
     objs, _ = unique_names([*queues, job], CLUSTER_SCOPED, suffix)
