@@ -1,0 +1,95 @@
+"""Likely mistakes in the manifest labs fail the checkpoint that owns them, with its sentence.
+
+Each case takes a lab's solution, makes one mistake a learner makes (most found by walking
+through the labs as a learner), and runs the lab's offline checks. The mistake must fail
+the named checkpoint with the named words, and must not crash the harness: a checkpoint
+passes or fails with a sentence, never errors.
+"""
+
+import re
+import shutil
+
+import pytest
+
+from kflab import checkrun, paths, registry
+
+
+def _swap(old: str, new: str, count: int = 1):
+    def mutate(text: str) -> str:
+        assert old in text, f"the solution no longer contains {old!r}; update this case"
+        return text.replace(old, new, count)
+    return mutate
+
+
+CRASH = "The check could not finish"  # what the plugin records when a check raised something other than a sentence
+
+# id: (lab, file, mutation, failing checkpoint, words its message must hold)
+MISTAKES = {
+    "1.1 UI port open to the network": (
+        "1.1", "kind-config.yaml", _swap('    listenAddress: "127.0.0.1"  # not reachable from your network\n', ""),
+        "test_pipelines_ui_port_is_published_to_this_machine_only", 'listenAddress: "127.0.0.1"'),
+    "1.1 quoted hostPort": (
+        "1.1", "kind-config.yaml", _swap("hostPort: 8080 ", 'hostPort: "8080"'),
+        "test_pipelines_ui_port_is_published_to_this_machine_only", "not a port number"),
+    "1.1 labels as a string": (
+        "1.1", "kind-config.yaml", _swap('  labels:\n    nvidia.com/gpu.present: "true"', "  labels: nvidia.com/gpu.present=true"),
+        "test_a_worker_carries_the_gpu_node_label", "is not a mapping"),
+    "1.3 claim as a string": (
+        "1.3", "notebook-server.yaml", _swap("persistentVolumeClaim:\n          claimName: scipy-workspace",
+                                             "persistentVolumeClaim: scipy-workspace"),
+        "test_workspace_claim_is_mounted_at_home_jovyan", "No volume of the Notebook refers to the claim"),
+    "1.3 Katib label set to true": (
+        "1.3", "notebook-server.yaml", _swap("metrics-collector-injection: enabled", 'metrics-collector-injection: "true"'),
+        "test_namespace_enables_katib_metrics_collector_injection", "exactly `enabled`"),
+    "3.2 GPUs under requests only": (
+        "3.2", "trainjob.yaml", _swap("      limits:\n        nvidia.com/gpu: 4\n        memory: 32Gi\n      requests:\n",
+                                      "      limits:\n        memory: 32Gi\n      requests:\n        nvidia.com/gpu: 4\n"),
+        "test_every_pod_has_four_gpus_one_per_process", "requests only"),
+    "3.4 lowercase subject kind": (
+        "3.4", "tenancy.yaml", _swap("- kind: Group", "- kind: group"),
+        "test_file_holds_valid_rbac_quota_and_limit_range_objects", "case-sensitive"),
+    "3.4 engineers read Secrets": (
+        "3.4", "tenancy.yaml", _swap('resources: ["pods", "pods/log", "events"]', 'resources: ["pods", "pods/log", "events", "secrets"]'),
+        "test_only_the_runner_reads_a_secret_and_only_its_own", "Role ml-engineer grants access to secrets"),
+    "3.4 eight GPUs in the quota": (
+        "3.4", "tenancy.yaml", _swap('requests.nvidia.com/gpu: "4"', 'requests.nvidia.com/gpu: "8"'),
+        "test_quota_caps_gpus_pods_and_training_jobs", "requests.nvidia.com/gpu is '8'"),
+    "3.4 five CPUs by default": (
+        "3.4", "tenancy.yaml", _swap("cpu: 500m", "cpu: 5"),
+        "test_limit_range_defaults_container_requests", "cpu 5"),
+    "3.4 empty rules": (
+        "3.4", "tenancy.yaml", lambda text: re.sub(r"(name: ml-engineer\nrules:\n)(.*?)(?=---)", r"\1  # to do\n", text,
+                                                   count=1, flags=re.S),
+        None, None),
+    "3.5 NoExecute toleration": (
+        "3.5", "queues.yaml", _swap("effect: NoSchedule", "effect: NoExecute"),
+        "test_cluster_queue_gives_gpus_their_own_flavor", "does not match the GPU nodes' taint"),
+    "3.5 Job without labels": (
+        "3.5", "jobs.yaml", _swap("    kueue.x-k8s.io/queue-name: team-a", "    # kueue.x-k8s.io/queue-name: team-a"),
+        "test_job_is_queued_suspended_with_a_priority_and_gpu_limits", "has no kueue.x-k8s.io/queue-name label"),
+    "3.6 Knative traffic block": (
+        "3.6", "inferenceservice.yaml", _swap("spec:\n", "spec:\n  traffic:\n  - percent: 30\n    revisionName: v2\n"),
+        "test_inference_services_match_the_pinned_kserve_crd", "belong to Knative Serving"),
+    "3.8 RBAC in the wrong namespace": (
+        "3.8", "rbac.yaml", _swap("namespace: models", "namespace: kubeflow", 2),
+        "test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more", "grants only in its own namespace"),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_a_manifest_mistake_fails_its_own_checkpoint_with_a_sentence(tmp_path, mistake):
+    lab_id, file, mutate, check, says = MISTAKES[mistake]
+    lab = registry.get(lab_id)
+    folder = lab.dir(tmp_path)
+    shutil.copytree(lab.dir(paths.SOLUTIONS), folder)
+    (folder / file).write_text(mutate((folder / file).read_text()))
+    only = ["-k", check] if check else []  # the whole lab when the case is only about not crashing
+    result = checkrun.collect_results([lab], str(tmp_path), extra=["-m", "offline", *only])
+    checks = result["labs"][lab_id]["checks"]
+    errors = {name: c["message"] for name, c in checks.items() if c["message"].startswith(CRASH)}
+    assert not errors, f"{mistake}: the harness must not crash on this mistake, but these errored: {errors}"
+    if check is None:
+        return
+    failed = {name.rsplit("::", 1)[-1]: c["message"] for name, c in checks.items() if c["outcome"] == "failed"}
+    assert check in failed, f"{mistake} must fail {check}; failed: {sorted(failed) or 'nothing'}"
+    assert says in failed[check], f"{mistake}: {check} should say {says!r}, but says {failed[check]!r}"
