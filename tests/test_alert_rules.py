@@ -68,6 +68,12 @@ MISTAKES = [  # (alert, changed fields, words the failure must contain)
     ("PredictorSlow", {"expr": "histogram_quantile(0.95, sum by (model_name, le) "
                                "(rate(request_predict_seconds_bucket[5m]))) > 0.5"}, '{model_name="cancer-classifier"'),
     ("PredictorSlow", {"for": "5m"}, "should not fire yet"),
+    # Thresholds: each scenario has a series between the right value and a wrong one.
+    ("GPUIdle", {"expr": "avg by (namespace, pod) (DCGM_FI_DEV_GPU_UTIL) < 20"}, 'pod="train-light"} only'),
+    ("WorkloadsInadmissible", {"expr": 'sum by (cluster_queue) (kueue_pending_workloads{status="inadmissible"}) > 1'},
+     'cluster_queue="team-d-gpu"} only'),
+    ("PredictorSlow", {"expr": "histogram_quantile(0.95, sum by (namespace, model_name, le) "
+                               "(rate(request_predict_seconds_bucket[5m]))) > 0.05"}, 'model_name="ticket-router"'),
 ]
 
 
@@ -155,10 +161,45 @@ def test_kflab_rules_writes_the_rule_file_and_reports_bad_input_in_a_sentence(tm
     assert cli.main(["rules", str(starter), "-o", str(out)]) == 1, "promtool refuses the starter: exit 1"
     assert "field 'expr' must be set" in capsys.readouterr().out
     (tmp_path / "bad.yaml").write_text("kind: PrometheusRule\n  spec: [\n")
-    for name in ("bad.yaml", "missing.yaml"):
+    for name, words in (("bad.yaml", "is not valid YAML on line 2"), ("missing.yaml", "cannot read")):
         assert cli.main(["rules", str(tmp_path / name), "-o", str(out)]) == 1
         err = capsys.readouterr().err
-        assert err.startswith("kflab rules: cannot read") and "Traceback" not in err, err
+        assert err.startswith("kflab rules: ") and words in err and "Traceback" not in err, err
+
+
+HEAD = "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: x}\n"
+
+
+@pytest.mark.parametrize("text, words", [
+    (HEAD + "spec: {groups: [\n", "is not valid YAML on line 5: expected the node content"),  # the reader of kflab tune
+    (HEAD + "spec: oops\n", "spec is 'oops', but a PrometheusRule needs spec.groups"),
+    (HEAD + "spec:\n  groups: oops\n", "spec.groups is 'oops', but a PrometheusRule needs spec.groups"),
+    (HEAD + "spec:\n  groups: [oops]\n", "spec.groups[0] is 'oops', but each group needs a `name` and a list of `rules`"),
+    (HEAD + "spec:\n  groups: [{name: a, rules: []}]\n", "spec.groups holds no rules"),
+    ("kind: PrometheusRule\nmetadata: {name: caf\u00e9}\n", "is not UTF-8 text"),
+])
+def test_kflab_rules_refuses_a_rule_without_groups_of_rules_in_a_sentence(tmp_path, capsys, text, words):
+    source = tmp_path / "alerts.yaml"
+    source.write_bytes(text.encode("latin-1"))
+    assert cli.main(["rules", str(source), "-o", str(tmp_path / "rules.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kflab rules: ") and words in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_promtools_line_numbers_say_which_file_and_which_rule_they_point_at(solution, tmp_path, capsys):
+    rule = changed(solution, "WorkloadsInadmissible", **{"for": ["15m"]})
+    rule = changed(rule, "GPUIdle", expr="avg by (namespace, pod (DCGM_FI_DEV_GPU_UTIL) < 30")
+    source, out = tmp_path / "alerts.yaml", tmp_path / "local_outputs" / "rules.yaml"
+    source.write_text(yaml.safe_dump(rule, sort_keys=False))
+    assert cli.main(["rules", str(source), "-o", str(out)]) == 1
+    said = capsys.readouterr().out
+    assert '(group "kubeflow.queues", rule 1, "WorkloadsInadmissible", field `for`): cannot unmarshal' in said, said
+    assert f"Line numbers above count lines of {out}" in said and f"not lines of {source}" in said, said
+    said = alert_rules.check(rule)
+    assert 'rule 1, "WorkloadsInadmissible", field `for`' in said and "writes to local_outputs/rules.yaml" in said, said
+    said = alert_rules.check(changed(solution, "GPUIdle", expr="avg by (namespace, pod (DCGM_FI_DEV_GPU_UTIL) < 30"))
+    assert "could not parse expression (line 1, column 24 of its expr)" in said, said
 
 
 def test_the_registry_names_promtool_as_lab_37s_tool_and_refuses_unknown_tools():

@@ -238,3 +238,56 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(str(write(tmp_path, exp))) == 2
     assert "case-sensitive" in capsys.readouterr().err
     assert main(str(write(tmp_path, mode="crash")), "--out", str(tmp_path / "c")) == 1
+
+
+def _param(exp, name) -> dict:
+    return next(p for p in exp["spec"]["parameters"] if p["name"] == name)
+
+
+@pytest.mark.parametrize("name, field, value, words", [
+    ("width", "step", "0", "parameter 'width': feasibleSpace.step must be above 0, not '0'"),
+    ("width", "step", "-2", "parameter 'width': feasibleSpace.step must be above 0, not '-2'"),
+    ("lr", "step", "0", "parameter 'lr': feasibleSpace.step must be above 0"),
+    ("lr", "min", "0", "parameter 'lr' is logUniform, so feasibleSpace.min must be above 0"),
+    ("lr", "min", "-0.1", "parameter 'lr' is logUniform, so feasibleSpace.min must be above 0"),
+    ("width", "min", "1.5", "parameter 'width' is an int, so feasibleSpace.min must be a whole number"),
+    ("width", "step", "0.5", "parameter 'width' is an int, so feasibleSpace.step must be a whole number"),
+    ("width", "step", "two", "parameter 'width' is an int, so feasibleSpace.step must be a whole number"),
+    ("width", "min", "5", "min (5) must be below max (3)"),
+])
+def test_a_search_space_no_sampler_can_use_is_a_sentence_naming_parameter_and_field(tmp_path, capsys, name, field, value, words):
+    exp = copy.deepcopy(EXPERIMENT)
+    _param(exp, name)["feasibleSpace"][field] = value
+    if (name, field) == ("lr", "step"):
+        _param(exp, "lr")["feasibleSpace"].pop("distribution")
+    with pytest.raises(TuneError) as err:
+        tune.run(write(tmp_path, exp), out=tmp_path / "out", echo=lambda *_: None)
+    assert words in str(err.value), str(err.value)
+    assert _cli(write(tmp_path, exp)) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("kflab tune: ") and words in said and "Traceback" not in said, said
+
+
+def _cli(path, *flags) -> int:
+    parser = argparse.ArgumentParser()
+    tune.register_cli(parser.add_subparsers())
+    args = parser.parse_args(["tune", str(path), *flags])
+    return args.func(args)
+
+
+@pytest.mark.parametrize("content, words", [
+    ("latin-1", "is not UTF-8 text. Save it as UTF-8"),
+    ("utf-16", "is not UTF-8 text. Save it as UTF-8"),
+    ("kind: Experiment\n  spec: [\n", "is not valid YAML on line 2: mapping values are not allowed here"),
+    ("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata: {name: x}\nspec: hello\n", "- spec: "),
+    ("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata: hello\nspec: [1]\n", "- metadata: "),
+])
+def test_a_file_that_is_not_an_experiment_is_a_sentence_not_a_traceback(tmp_path, capsys, content, words):
+    path = tmp_path / "experiment.yaml"
+    if content in ("latin-1", "utf-16"):
+        path.write_bytes(yaml.safe_dump(EXPERIMENT).replace("toy", "toy-\u00e9t\u00e9").encode(content))
+    else:
+        path.write_text(content)
+    assert _cli(path) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("kflab tune: ") and words in said and "Traceback" not in said, said

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from kflab import promtool
+from kflab import promtool, yamlfile
 from kflab.manifests import as_dict, as_list
 
 SEVERITIES = ("critical", "warning", "info")  # the convention of Prometheus's own mixins
@@ -65,18 +65,71 @@ def rule_file(rule: dict, annotations: bool = True) -> str:
     return yaml.safe_dump({"groups": out}, sort_keys=False)
 
 
-def _strip_positions(output: str) -> str:
+def _expr_positions(output: str) -> str:
+    # A PromQL parse error's "1:24" counts lines and columns in the expression, not in any file.
+    return re.sub(r"could not parse expression: (\d+):(\d+):", r"could not parse expression (line \1, column \2 of its expr):", output)
+
+
+def _located(output: str, text: str) -> str:
+    """promtool's YAML errors (`line 21: ...`, in the rule file `text`) with the group, rule and field on that line."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return output
+    spots = []  # (line, where), in file order
+    for key, groups in root.value if isinstance(root, yaml.MappingNode) else []:
+        for group in groups.value if key.value == "groups" and isinstance(groups, yaml.SequenceNode) else []:
+            fields = {k.value: v for k, v in group.value} if isinstance(group, yaml.MappingNode) else {}
+            name = getattr(fields.get("name"), "value", "?")
+            spots.append((group.start_mark.line + 1, f'group "{name}"'))
+            rules = fields.get("rules")
+            for i, rule in enumerate(rules.value if isinstance(rules, yaml.SequenceNode) else [], 1):
+                pairs = rule.value if isinstance(rule, yaml.MappingNode) else []
+                title = next((v.value for k, v in pairs if k.value in ("alert", "record")), "?")
+                spots += [(k.start_mark.line + 1, f'group "{name}", rule {i}, "{title}", field `{k.value}`') for k, _ in pairs]
+
+    def where(match):
+        line = int(match.group(1))
+        found = [w for at, w in spots if at <= line]
+        return f"line {line} ({found[-1]}):" if found else match.group(0)
+    return re.sub(r"\bline (\d+):", where, output)
+
+
+def _strip_positions(output: str, text: str = "") -> str:
     # promtool names the temporary file and positions in it; the group and rule names are what help.
-    lines = [re.sub(rf"^\S*{re.escape(RULES_FILE)}: (\d+:\d+: )?", "", ln) for ln in output.splitlines()]
-    return "\n".join(ln for ln in lines if ln.strip() and not ln.startswith("Checking ") and ln.strip() != "FAILED:")
+    lines = [re.sub(rf"^\S*{re.escape(RULES_FILE)}: (\d+:\d+: )?", "", ln)
+             for ln in _located(_expr_positions(output), text).splitlines()]
+    said = "\n".join(ln for ln in lines if ln.strip() and not ln.startswith("Checking ") and ln.strip() != "FAILED:")
+    if re.search(r"\bline \d+ \(", said):
+        said += (f"\n(Those line numbers count lines of the rule file made from spec.groups, which `kflab rules "
+                 f"alerts.yaml` writes to local_outputs/{RULES_FILE}, not lines of alerts.yaml.)")
+    return said
 
 
 def check(rule: dict) -> str | None:
     """promtool's complaint about the rules (syntax, PromQL, templates), or None if it accepts them."""
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, RULES_FILE).write_text(rule_file(rule))
+        text = rule_file(rule)
+        Path(tmp, RULES_FILE).write_text(text)
         code, output = promtool.run(["check", "rules", RULES_FILE], Path(tmp))
-    return None if code == 0 else _strip_positions(output)
+    return None if code == 0 else _strip_positions(output, text)
+
+
+def shape_problem(rule: dict) -> str | None:
+    """Why the PrometheusRule holds no rules that promtool could check, or None."""
+    spec = rule.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("groups"), list):
+        where = "spec" if not isinstance(spec, dict) else "spec.groups"
+        got = spec if where == "spec" else spec.get("groups")
+        return (f"{where} is {got!r}, but a PrometheusRule needs spec.groups: a list of groups, each with a `name` "
+                "and a list of `rules`. Start from the lab's alerts.yaml.")
+    for i, group in enumerate(spec["groups"]):
+        if not isinstance(group, dict) or not isinstance(group.get("rules"), list):
+            return (f"spec.groups[{i}] is {group!r:.60}, but each group needs a `name` and a list of `rules` "
+                    "(`- alert: ...` with `expr:`).")
+    if not any(group["rules"] for group in spec["groups"]):
+        return "spec.groups holds no rules. Add alerting rules (`- alert: ...` with `expr:`) to a group's `rules:`."
+    return None
 
 
 def _test_doc(scenario: Scenario, at: At, labels: dict) -> dict:
@@ -147,17 +200,22 @@ def problems(rule: dict, expected: dict[str, str]) -> list[str]:
 
 def export(source: Path, dest: Path, annotations: bool = True) -> tuple[bool, str]:
     """Write a PrometheusRule file's spec as a Prometheus rule file; return promtool's verdict on it."""
-    try:
-        docs = [d for d in yaml.safe_load_all(source.read_text(encoding="utf-8")) if isinstance(d, dict)]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"cannot read {source}: {str(exc).splitlines()[0]}") from None
-    found = [d for d in docs if d.get("kind") == "PrometheusRule"]
+    found = [d for d in yamlfile.read(source, ValueError) if isinstance(d, dict) and d.get("kind") == "PrometheusRule"]
     if len(found) != 1:
         raise ValueError(f"{source} holds {len(found)} PrometheusRule objects; it should hold one.")
+    shape = shape_problem(found[0])
+    if shape:
+        raise ValueError(f"{source}: {shape}")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(rule_file(found[0], annotations))
-    code, output = promtool.run(["check", "rules", dest.name], dest.parent)
-    return code == 0, output if code else f"{dest}: promtool accepts {len(alerts(found[0]))} alerts."
+    text = rule_file(found[0], annotations)
+    dest.write_text(text)
+    code, output = promtool.run(["check", "rules", str(dest)], Path.cwd())
+    if code and re.search(r"\d+:\d+: |\bline \d+:", output):  # they count lines of dest, not of source
+        return False, (f"{_located(_expr_positions(output), text)}\n(Line numbers above count lines of {dest}, which "
+                       f"kflab rules wrote from the spec.groups of {source}, not lines of {source}.)")
+    if code:
+        return False, _expr_positions(output)
+    return True, f"{dest}: promtool accepts {len(alerts(found[0]))} alerts."
 
 
 def cmd_rules(args) -> int:

@@ -106,21 +106,10 @@ class LabTarget:
 
     def yaml_docs(self, name: str) -> list[dict]:
         """Every document of a YAML file, or a sentence naming the bad line."""
-        import yaml
+        from kflab import yamlfile
 
         path = self.file(name)
-        try:
-            docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
-        except UnicodeDecodeError:
-            raise CheckFailure(f"{self.shown(path)} is not UTF-8 text. Save it as UTF-8 and run the check again.") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" on line {mark.line + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise CheckFailure(
-                f"{self.shown(path)} is not valid YAML{where}: {problem}. "
-                "Check the indentation there (spaces, not tabs) and run the check again."
-            ) from None
+        docs = yamlfile.read(path, CheckFailure, shown=self.shown(path), then="run the check again")
         bad = [d for d in docs if not isinstance(d, dict)]
         if not docs or bad:
             raise CheckFailure(f"{self.shown(path)} should hold Kubernetes objects (YAML mappings), but holds {docs!r:.80}.")

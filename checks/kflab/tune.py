@@ -17,7 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
-from kflab import katib, paths, tune_search, tune_trials
+from kflab import katib, paths, tune_search, tune_trials, yamlfile
 from kflab.tune_search import TuneError
 from kflab.tune_trials import Trial
 
@@ -45,32 +45,30 @@ class TuneResult:
         return pick(scored, key=lambda t: t.objective)
 
 
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def load(path: str | Path) -> dict:
     """The Experiment in `path`, or a TuneError that lists everything Katib would reject."""
-    import yaml
-
     path = Path(path)
-    try:
-        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
-    except OSError as exc:
-        raise TuneError(f"cannot read {path}: {exc.strerror}.") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise TuneError(f"{path} is not valid YAML{f' (line {mark.line + 1})' if mark else ''}: "
-                        f"{getattr(exc, 'problem', None) or exc}.") from None
-    experiments = [d for d in docs if isinstance(d, dict) and d.get("kind") == "Experiment"]
+    experiments = [d for d in yamlfile.read(path, TuneError) if isinstance(d, dict) and d.get("kind") == "Experiment"]
     if len(experiments) != 1:
         raise TuneError(f"{path} should hold exactly one Experiment, but holds {len(experiments)}.")
     found = katib.problems(experiments[0])
-    algorithm = ((experiments[0].get("spec") or {}).get("algorithm") or {}).get("algorithmName")
+    spec = _mapping(experiments[0].get("spec"))  # a string or a list is a problem found above
+    algorithm = _mapping(spec.get("algorithm")).get("algorithmName")
     supported = f"kflab tune runs the algorithms {', '.join(tune_search.SAMPLERS)}"
     if found:
-        if algorithm not in tune_search.SAMPLERS:
+        if algorithm is not None and algorithm not in tune_search.SAMPLERS:
             found.append(f"{supported}; {algorithm!r} is not one of them")
         raise TuneError(f"{path} is not an Experiment Katib would accept:\n  - " + "\n  - ".join(found))
     if algorithm not in tune_search.SAMPLERS:
         raise TuneError(f"Katib runs algorithmName {algorithm!r} on a cluster, but {supported} only.")
-    kind = ((experiments[0]["spec"].get("metricsCollectorSpec") or {}).get("collector") or {}).get("kind", "StdOut")
+    found = tune_search.space_problems(spec["parameters"])
+    if found:
+        raise TuneError(f"{path} has a search space that kflab tune cannot sample:\n  - " + "\n  - ".join(found))
+    kind = ((spec.get("metricsCollectorSpec") or {}).get("collector") or {}).get("kind", "StdOut")
     if kind != "StdOut":
         raise TuneError(f"kflab tune reads metrics from the trial's output (the StdOut collector), not {kind!r}.")
     return experiments[0]

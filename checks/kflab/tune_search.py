@@ -27,6 +27,42 @@ SETTINGS = {
 CASTS = {"seed": int, "n_ei_candidates": int, "n_startup_trials": int, "prior_weight": float, "sigma0": float}
 
 
+def space_problems(parameters: list[dict]) -> list[str]:
+    """What no sampler could draw from, one sentence per parameter and field.
+
+    Katib's webhook checks only that min and max are there; its suggestion services
+    then read them with int() and float() (Optuna's, for int parameters) and take
+    their logarithm for logUniform (hyperopt's, behind tpe and random). Optuna,
+    which samples here, needs step > 0.
+    """
+    found = []
+    for p in (p for p in parameters if isinstance(p, dict)):
+        fs, kind, name = p.get("feasibleSpace") or {}, p.get("parameterType"), p.get("name")
+        if kind not in ("int", "double"):
+            continue
+        for key in [k for k in ("min", "max", "step") if fs.get(k) not in (None, "")]:
+            if kind == "int" and not _reads_as(int, fs[key]):
+                found.append(f"parameter {name!r} is an int, so feasibleSpace.{key} must be a whole number written as "
+                             f"digits (such as \"32\"), not {fs[key]!r}")
+            elif not _reads_as(float, fs[key]):
+                found.append(f"parameter {name!r}: feasibleSpace.{key} must be a number written as a string, not {fs[key]!r}")
+            elif key == "step" and float(fs[key]) <= 0:
+                found.append(f"parameter {name!r}: feasibleSpace.step must be above 0, not {fs[key]!r}; it is the "
+                             "distance between the values tried (leave it out to try any value between min and max)")
+        if fs.get("distribution") == "logUniform" and _reads_as(float, fs.get("min")) and float(fs["min"]) <= 0:
+            found.append(f"parameter {name!r} is logUniform, so feasibleSpace.min must be above 0 (there is no log of "
+                         f"{fs['min']}); start at the smallest value worth trying, such as \"0.001\"")
+    return found
+
+
+def _reads_as(cast, value) -> bool:
+    try:
+        cast(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def distributions(parameters: list[dict]) -> dict:
     """Katib's search space as Optuna distributions, keyed by parameter name."""
     import optuna.distributions as d
