@@ -33,6 +33,31 @@ def test_traceback_keeps_only_the_components_frames():
     assert text.rstrip().endswith("ValueError: boom"), "the exception line closes the traceback"
 
 
+def test_log_excerpt_starts_at_the_failed_task_and_caps_its_length():
+    text = kfp_local.log_excerpt(RUNNER_LOG, "score")
+    assert text.startswith("18:15:21.000") and "'load'" not in text, f"the excerpt starts where score ran: {text!r}"
+    assert "\x1b[" not in text, "colour codes are stripped"
+    short = kfp_local.log_excerpt(RUNNER_LOG, None, lines=3)
+    assert short.splitlines()[0].startswith("... (9 lines of the kfp.local log left out"), f"a cap says what it left out: {short!r}"
+    assert len(short.splitlines()) == 4 and short.rstrip().endswith("FAILURE"), "the last lines are kept"
+
+
+def test_metadata_that_is_not_a_mapping_is_a_sentence():
+    assert "metadata is empty" in manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": None})[0]
+    assert "not a mapping" in manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": "x"})[0]
+
+
+def test_rbac_subjects_follow_the_api_servers_rules():
+    def binding(**subject):
+        return {"subjects": [{"name": "n", **subject}]}
+    assert manifests.subject_problems(binding(kind="User", apiGroup="rbac.authorization.k8s.io")) == []
+    assert manifests.subject_problems(binding(kind="Group")) == [], "v1 fills in a User's or Group's apiGroup"
+    assert manifests.subject_problems(binding(kind="ServiceAccount", namespace="ns")) == []
+    assert "case-sensitive" in manifests.subject_problems(binding(kind="user"))[0]
+    assert "takes no apiGroup" in manifests.subject_problems(binding(kind="ServiceAccount", apiGroup="rbac.authorization.k8s.io"))[0]
+    assert "takes apiGroup" in manifests.subject_problems(binding(kind="Group", apiGroup="v1"))[0]
+
+
 def test_strict_validation_names_the_misspelled_field_and_suggests_the_right_one():
     problems = manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "lables": {}}})
     assert problems and "lables" in problems[0] and "labels" in problems[0], f"got {problems}"

@@ -168,7 +168,7 @@ def subject_problems(binding: dict) -> list[str]:
         elif kind == "ServiceAccount" and group:
             found.append(f"{where} is a ServiceAccount with apiGroup {group!r}; a ServiceAccount (a core object) "
                          "takes no apiGroup, so remove that line")
-        elif kind != "ServiceAccount" and group != RBAC_GROUP:
+        elif kind != "ServiceAccount" and group not in ("", RBAC_GROUP):
             found.append(f"{where} is a {kind} with apiGroup {group!r}; a {kind} takes apiGroup {RBAC_GROUP}")
     return found
 
