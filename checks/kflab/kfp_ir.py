@@ -101,6 +101,30 @@ class PipelineIR:
                         out.add((producer, name))
         return out
 
+    def input_source(self, task: str, name: str) -> tuple[str, str] | None:
+        """(producer task, its output key) of the artifact or parameter input `name` of `task`, or None."""
+        inputs = self.tasks().get(task, {}).get("inputs", {})
+        art = inputs.get("artifacts", {}).get(name, {}).get("taskOutputArtifact")
+        if art:
+            return art.get("producerTask", ""), art.get("outputArtifactKey", "")
+        param = inputs.get("parameters", {}).get(name, {}).get("taskOutputParameter")
+        if param:
+            return param.get("producerTask", ""), param.get("outputParameterKey", "")
+        return None
+
+    def listed_task_outputs(self, task: str) -> list[str]:
+        """Inputs of `task` given as a Python list (or dict) that holds other tasks' outputs.
+
+        The compiler turns such a list into a constant with placeholders in it, which the
+        task cannot read back at run time; dsl.Collected is the way to pass a loop's outputs.
+        """
+        found = []
+        for name, spec in self.tasks().get(task, {}).get("inputs", {}).get("parameters", {}).items():
+            constant = spec.get("runtimeValue", {}).get("constant")
+            if isinstance(constant, (list, dict)) and "pipelinechannel--" in str(constant):
+                found.append(name)
+        return found
+
     def executor(self, task: str) -> dict:
         comp = self.component(self.tasks()[task]["componentRef"]["name"])
         return self.spec["deploymentSpec"]["executors"][comp["executorLabel"]]["container"]

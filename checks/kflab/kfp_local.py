@@ -28,6 +28,15 @@ CACHE_HIT = re.compile(r"Task '?([\w.-]+)'? cache hit")
 SKIPPED = re.compile(r"Skipping (?:conditional )?task '?([\w.-]+)'?")
 FINISHED = re.compile(r"Task '?([\w.-]+)'? finished with status (\w+)")
 CONTAINER_REFUSED = "only supports running Lightweight Python Components"  # SubprocessRunner's RuntimeError
+LOG_LINES = 40  # of the runner's log shown under a failure; the lab's file run with python shows it all
+
+
+class RunFailed(CheckFailure):
+    """The local run failed; `task` names the task that failed, when the runner said which."""
+
+    def __init__(self, message: str, task: str | None):
+        super().__init__(message)
+        self.task = task
 
 
 @dataclasses.dataclass
@@ -157,6 +166,20 @@ def learner_traceback(text: str) -> str:
     return "\n".join(kept + [exception])
 
 
+def log_excerpt(text: str, task: str | None = None, lines: int = LOG_LINES) -> str:
+    """The end of the runner's log, from where `task` last started, at most `lines` lines."""
+    text = ANSI.sub("", text)
+    if task:
+        start = max(text.rfind(f"Executing task '{task}'"), text.rfind(f"Executing task {task}"))
+        if start >= 0:
+            text = text[text.rfind("\n", 0, start) + 1:]
+    kept = text.rstrip().splitlines()
+    if len(kept) > lines:
+        left = len(kept) - lines
+        kept = [f"... ({left} lines of the kfp.local log left out; run the lab's file with python to see them all)"] + kept[-lines:]
+    return "\n".join(kept) + "\n"
+
+
 def run(func, arguments: dict | None = None, doing: str = "running your pipeline", root: Path | None = None) -> LocalRun:
     """Run a pipeline (or a single component) once with the current kfp.local config.
 
@@ -180,19 +203,20 @@ def run(func, arguments: dict | None = None, doing: str = "running your pipeline
     parsed = parse_log(text)
     if error is not None and CONTAINER_REFUSED in str(error):
         reached = list(parsed["executed"])[-1] if parsed["executed"] else "a container component"
-        sys.stdout.write(text)  # pytest shows captured output under the failure
+        sys.stdout.write(log_excerpt(text))  # pytest shows captured output under the failure
         raise CheckFailure(f"The local run reached task '{reached}' while {doing}. It is a container component, which "
                            "kfp.local's SubprocessRunner cannot run (it runs Python components only). Put that task "
                            "under a `dsl.If` on a parameter that is false in local runs, such as `deploy == True`.")
     if error is not None:
-        where = f" in task '{parsed['failed'][0]}'" if parsed["failed"] else ""
+        failed = parsed["failed"][0] if parsed["failed"] else None
+        where = f" in task '{failed}'" if failed else ""
         tb = learner_traceback(text)
         message = f"The local run failed{where} while {doing}: {ANSI.sub('', str(error)).strip()}"
         if tb:
             message += "\nTraceback (your component only):\n" + tb
         else:
             message += "\nRun the lab's file with python to see the full log."
-        sys.stdout.write(text)  # pytest shows captured output under the failure
-        raise CheckFailure(message)
+        sys.stdout.write(log_excerpt(text, failed))  # pytest shows captured output under the failure
+        raise RunFailed(message, failed)
     return LocalRun(outputs=outputs, seconds=time.perf_counter() - start, log=text,
                     root=root, **parsed)

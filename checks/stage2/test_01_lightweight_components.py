@@ -1,6 +1,9 @@
 """Lab 2.1: lightweight components (data_preprocessing)."""
 
+import contextlib
+import inspect
 import math
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
@@ -9,10 +12,14 @@ from kfp import dsl
 from kfp.dsl import Dataset
 
 from kflab import datasets, kfp_local
-from kflab.failures import expect
+from kflab.failures import expect, fail
 from kflab.kfp_ir import PipelineIR
 
 TEST_SIZE, SEED = 0.25, 7  # not the defaults, so the run proves they are passed through
+# Every parameter the checks pass, as the lab page declares it.
+SIGNATURE = {"input_data": "input_data: Input[Dataset]", "train_data": "train_data: Output[Dataset]",
+             "test_data": "test_data: Output[Dataset]", "test_size": "test_size: float = 0.2",
+             "random_state": "random_state: int = 42"}
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +53,36 @@ def local_run(component, csv, lab_tmp):
             task = component(input_data=raw.output, test_size=test_size, random_state=random_state)
             return Splits(train=task.outputs["train_data"], test=task.outputs["test_data"])
     except (TypeError, KeyError, ValueError) as exc:
+        expect_signature(component)
         expect(False, f"data_preprocessing cannot be wired as the lab asks ({exc}). "
                       "It needs the parameters test_size and random_state and the outputs train_data and test_data.")
 
     kfp_local.init(lab_tmp / "local")
     run = kfp_local.run(wrapper, {"data_uri": str(csv), "test_size": TEST_SIZE, "random_state": SEED},
                         doing="running data_preprocessing with kfp.local")
+    for name, art in run.outputs.items():
+        expect_kfp_path(f"{name}_data", art.uri, run.root)
     return {name: pd.read_csv(art.path) for name, art in run.outputs.items()}
+
+
+def expect_signature(component) -> None:
+    """Fail with the first parameter the lab asks for that data_preprocessing lacks."""
+    params = inspect.signature(component.python_func).parameters
+    missing = [name for name in SIGNATURE if name not in params]
+    if missing:
+        fail(f"data_preprocessing has no parameter `{missing[0]}` yet, so the check cannot call it. "
+             f"Add `{SIGNATURE[missing[0]]}` to its signature.")
+
+
+def expect_kfp_path(name: str, uri: str, root: Path) -> None:
+    """Fail when an output's file is not where KFP put it, under the run's root."""
+    path = Path(uri)
+    expect(path.is_absolute() and path.is_relative_to(root), reassigned(name, uri))
+
+
+def reassigned(name: str, uri: str) -> str:
+    return (f"The {name} artifact points at {uri!r}, not where KFP put it: the component reassigned `{name}.path`, "
+            f"which breaks artifact upload on a cluster. Delete that line and write with `to_csv({name}.path, index=False)`.")
 
 
 def test_component_takes_a_dataset_and_gives_train_and_test_datasets(interface):
@@ -103,14 +133,38 @@ def test_split_sizes_honour_test_size(local_run):
            "Pass test_size through to train_test_split.")
 
 
+def test_split_keeps_the_class_balance_in_both_parts(local_run):
+    """Is the split stratified on `target`, so each class has the same share of the train and test splits?"""
+    frames = {name: local_run[name] for name in ("train", "test")}
+    for name, frame in frames.items():
+        expect("target" in frame.columns, f"The {name} split has no `target` column. Keep every column of the input.")
+    whole = pd.concat(frames.values())["target"].value_counts()
+    for name, frame in frames.items():
+        got = frame["target"].value_counts()
+        for label, count in whole.items():
+            want = count * len(frame) / whole.sum()
+            expect(abs(got.get(label, 0) - want) <= 1,
+                   f"The {name} split holds {got.get(label, 0)} rows of class {label}, but a stratified split of "
+                   f"{len(frame)} rows holds {want:.0f}: the classes are out of balance. "
+                   "Pass `stratify=df[\"target\"]` to train_test_split.")
+
+
 def test_split_is_deterministic_for_a_given_random_state(component, csv, lab, lab_tmp):
     """Does the same random_state give the same split, and another one a different split?"""
+    expect_signature(component)
+    scratch = lab_tmp / "direct"
+    scratch.mkdir(exist_ok=True)
+
     def split(seed, tag):
-        train, test = Dataset(uri=str(lab_tmp / f"train-{tag}.csv")), Dataset(uri=str(lab_tmp / f"test-{tag}.csv"))
-        with lab.code("calling data_preprocessing directly"):
+        train, test = Dataset(uri=str(scratch / f"train-{tag}.csv")), Dataset(uri=str(scratch / f"test-{tag}.csv"))
+        given = {"train_data": train.uri, "test_data": test.uri}
+        # The call runs where a stray relative write lands in the scratch folder, not in the repo.
+        with lab.code("calling data_preprocessing directly"), contextlib.chdir(scratch):
             component.python_func(input_data=Dataset(uri=str(csv)), train_data=train, test_data=test,
                                   test_size=TEST_SIZE, random_state=seed)
-        expect(all(pd.io.common.file_exists(a.path) for a in (train, test)),
+        for name, art in (("train_data", train), ("test_data", test)):
+            expect(art.uri == given[name], reassigned(name, art.uri))
+        expect(all(Path(a.path).is_file() for a in (train, test)),
                "data_preprocessing wrote no files to train_data.path and test_data.path.")
         return pd.read_csv(test.path)
 

@@ -54,6 +54,18 @@ def test_pipeline_runs_clean_then_features_then_train_then_evaluate(ir):
         expect((up, down) in edges, f"`{down}` does not consume an output of `{up}`. Pass {up}'s output artifact into {down}.")
 
 
+def test_training_reads_the_train_split_and_evaluation_the_test_split(ir):
+    """Does train-model take engineer-features' `train` output, and evaluate-model its `test` output?"""
+    for task, name in (("train-model", "train"), ("evaluate-model", "test")):
+        expect(task in ir.tasks(), f"The pipeline has no {task} task. Call {task.replace('-', '_')}(...) in training_pipeline.")
+        source = ir.input_source(task, name)
+        expect(source is not None, f"{task}'s `{name}` input is not an output of another task. "
+                                   f"Pass `{name}=features.outputs[\"{name}\"]`.")
+        expect(source == ("engineer-features", name),
+               f"{task}'s `{name}` input is the `{source[1]}` output of {source[0]}, not engineer-features' `{name}` "
+               f"split. Pass `{name}=features.outputs[\"{name}\"]`.")
+
+
 def test_pipeline_passes_learning_rate_and_epochs_to_train(ir):
     """Does train-model receive the pipeline's learning_rate and epochs (not constants)?"""
     train = ir.tasks().get("train-model", {})
@@ -71,8 +83,14 @@ def test_local_run_succeeds_and_returns_the_accuracy(local_run):
            f"The pipeline returned {acc!r}, not an accuracy. Return `evaluate_model(...).outputs['Output']` and annotate `-> float`.")
 
 
-def test_evaluate_logs_accuracy_above_the_threshold(local_run):
+def expect_in_pipeline(ir, task: str, component: str) -> None:
+    expect(task in ir.tasks(), f"The pipeline has no {task} task, so the run cannot produce its output. "
+                               f"Call {component}(...) in training_pipeline.")
+
+
+def test_evaluate_logs_accuracy_above_the_threshold(ir, local_run):
     """Does evaluate-model log an accuracy metric of at least 0.95 in its Output[Metrics]?"""
+    expect_in_pipeline(ir, "evaluate-model", "evaluate_model")
     metrics = local_run.artifact("evaluate-model", "metrics")
     expect(metrics is not None, "evaluate-model wrote no `metrics` artifact. Declare `metrics: Output[Metrics]` and log to it.")
     acc = metrics.get("metadata", {}).get("accuracy")
@@ -80,8 +98,9 @@ def test_evaluate_logs_accuracy_above_the_threshold(local_run):
     expect(acc >= MIN_ACCURACY, f"The test accuracy is {acc:.3f}, below {MIN_ACCURACY}. Check the feature scaling and the default learning_rate/epochs.")
 
 
-def test_model_artifact_loads_and_predicts(local_run):
+def test_model_artifact_loads_and_predicts(ir, local_run):
     """Is the model written *to* model.path, so the artifact file loads and predicts?"""
+    expect_in_pipeline(ir, "train-model", "train_model")
     model = local_run.artifact("train-model", "model")
     expect(model is not None, "train-model wrote no `model` artifact. Declare `model: Output[Model]`.")
     path = Path(model["uri"])

@@ -1,12 +1,17 @@
 """Lab 2.3: control flow (dsl.ParallelFor, dsl.Collected, dsl.If / dsl.Else)."""
 
+import re
+
 import pytest
 
 from kflab import kfp_local
-from kflab.failures import expect
+from kflab.failures import CheckFailure, expect
 from kflab.kfp_ir import PipelineIR
 
 UNREACHABLE = 1.01  # an accuracy gate no model can pass, to exercise the Else branch
+# One comparison of two pipeline channels, as the compiler writes a dsl.If condition.
+COMPARISON = re.compile(r"^inputs\.parameter_values\['pipelinechannel--([\w-]+)'\] (==|!=|>=|<=|>|<) "
+                        r"inputs\.parameter_values\['pipelinechannel--([\w-]+)'\]$")
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +25,21 @@ def ir(pipeline, lab_tmp):
 
 
 @pytest.fixture(scope="module")
-def runs(pipeline, lab_tmp):
+def runs(pipeline, ir, lab_tmp):
     """Two runs sharing a cache: the defaults (a reachable gate), then an unreachable gate."""
     kfp_local.init(lab_tmp / "local")
-    good = kfp_local.run(pipeline, doing="running sweep_pipeline with its defaults")
-    poor = kfp_local.run(pipeline, {"accuracy_threshold": UNREACHABLE},
-                         doing=f"running sweep_pipeline with accuracy_threshold={UNREACHABLE}")
+    try:
+        good = kfp_local.run(pipeline, doing="running sweep_pipeline with its defaults")
+        poor = kfp_local.run(pipeline, {"accuracy_threshold": UNREACHABLE},
+                             doing=f"running sweep_pipeline with accuracy_threshold={UNREACHABLE}")
+    except kfp_local.RunFailed as exc:
+        listed = ir.listed_task_outputs(exc.task) if exc.task else []
+        if listed:  # the one cause the IR can show: a plain list of task outputs
+            raise CheckFailure(
+                f"{exc.task}'s input `{listed[0]}` is a plain Python list of task outputs, which KFP cannot read back "
+                f"at run time. Pass the loop's outputs with `{listed[0]}=dsl.Collected(scored.output)` after the "
+                f"dsl.ParallelFor loop.\n{exc}") from None
+        raise
     return good, poor
 
 
@@ -64,6 +78,20 @@ def test_pipeline_gates_deployment_on_the_best_accuracy(ir):
            f"The deployment gate is `{placed['deploy-model']}`; compare pick_best's accuracy output with accuracy_threshold.")
     expect(not placed["deploy-model"].startswith("!") and placed["report-rejection"].startswith("!"),
            "deploy-model and report-rejection are not the two branches of one gate. Use dsl.If for the deployment and dsl.Else for the rejection.")
+
+
+def test_gate_deploys_when_the_accuracy_reaches_the_threshold(ir):
+    """Does the dsl.If compare `accuracy >= accuracy_threshold`, so an accuracy equal to the threshold deploys?"""
+    gate = ir.conditions("deploy-model")
+    expect(gate, "deploy-model runs unconditionally. Put it under `with dsl.If(best.outputs[\"accuracy\"] >= accuracy_threshold):`.")
+    match = COMPARISON.match(gate[0])
+    expect(match, f"The deployment gate is `{gate[0]}`, not one comparison of pick_best's accuracy with accuracy_threshold. "
+                  "Use `dsl.If(best.outputs[\"accuracy\"] >= accuracy_threshold)`.")
+    left, op, right = match.groups()
+    reaches = (left, op, right) in {("pick-best-accuracy", ">=", "accuracy_threshold"),
+                                    ("accuracy_threshold", "<=", "pick-best-accuracy")}
+    expect(reaches, f"The deployment gate compares `{left} {op} {right}`; the lab deploys a model whose accuracy reaches "
+                    "the threshold, equal included. Use `dsl.If(best.outputs[\"accuracy\"] >= accuracy_threshold)`.")
 
 
 def test_local_run_picks_the_best_learning_rate(runs, ir):

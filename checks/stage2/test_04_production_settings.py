@@ -9,6 +9,9 @@ from kflab.kfp_ir import PipelineIR
 
 ARTIFACT_STORE = "minio://mlpipeline/v2/artifacts"
 SECRET_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+# s3-credentials holds the object store's keys under the names of KFP's own mlpipeline-minio-artifact Secret.
+SECRET_KEYS = {"AWS_ACCESS_KEY_ID": "accesskey", "AWS_SECRET_ACCESS_KEY": "secretkey"}
+QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)([A-Za-z]*)")
 UNITS = {"": 1, "m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
@@ -23,9 +26,18 @@ def _task(ir, name):
     return ir.tasks()[name]
 
 
-def _quantity(text: str) -> float:
-    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(text)).groups()
-    return float(number) * UNITS.get(unit, 1)
+def _quantity(text: str, what: str) -> float:
+    """A Kubernetes quantity as a number, or a sentence when it is a placeholder or not a quantity."""
+    text = str(text)
+    expect("{{" not in text,
+           f"train-forest's {what} is a pipeline parameter (`{text}`), so it is not fixed until a run starts and "
+           "cannot be compared with the other bound. The lab asks for fixed amounts: pass a literal such as "
+           "`.set_cpu_request(\"1\")` or `.set_memory_limit(\"4Gi\")`.")
+    match = QUANTITY.fullmatch(text)
+    expect(match and match.group(2) in UNITS,
+           f"train-forest's {what} `{text}` is not a Kubernetes quantity. Write it as a number with an optional unit, "
+           "such as \"1\", \"500m\" or \"2Gi\".")
+    return float(match.group(1)) * UNITS[match.group(2)]
 
 
 def test_train_task_requests_and_limits_cpu_and_memory(ir):
@@ -36,7 +48,8 @@ def test_train_task_requests_and_limits_cpu_and_memory(ir):
         request, limit = res.get(f"resource{kind}Request"), res.get(f"resource{kind}Limit")
         expect(request and limit, f"train-forest sets no {kind.lower()} {'request' if not request else 'limit'}. "
                                   f"Call `.set_{kind.lower()}_request(...)` and `.set_{kind.lower()}_limit(...)` on the task.")
-        expect(_quantity(limit) >= _quantity(request), f"train-forest's {kind.lower()} limit {limit} is below its request {request}.")
+        expect(_quantity(limit, f"{kind.lower()} limit") >= _quantity(request, f"{kind.lower()} request"),
+               f"train-forest's {kind.lower()} limit {limit} is below its request {request}.")
 
 
 def test_fetch_task_is_never_served_from_the_cache(ir):
@@ -63,6 +76,19 @@ def test_fetch_task_reads_s3_credentials_from_a_secret_as_env(ir):
     expect(secrets, "fetch-data gets no Secret. Use `kubernetes.use_secret_as_env(fetch, secret_name='s3-credentials', secret_key_to_env={...})`.")
     expect(SECRET_ENV <= envs, f"fetch-data's Secret provides {sorted(envs) or 'no env vars'}; it needs {sorted(SECRET_ENV)}.")
     expect(all(s.get("secretName") == "s3-credentials" for s in secrets), "The credentials should come from the Secret named `s3-credentials`.")
+
+
+def test_fetch_task_maps_the_secret_keys_accesskey_and_secretkey(ir):
+    """Do AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY come from the Secret's keys `accesskey` and `secretkey`?"""
+    _task(ir, "fetch-data")
+    mapped = {m.get("envVar"): m.get("secretKey") for s in ir.kubernetes_config("fetch-data").get("secretAsEnv", [])
+              for m in s.get("keyToEnv", [])}
+    for env, key in SECRET_KEYS.items():
+        expect(env in mapped, f"fetch-data gets no {env} from a Secret. Map it with "
+                              f"`secret_key_to_env={{\"{key}\": \"{env}\", ...}}` in kubernetes.use_secret_as_env.")
+        expect(mapped[env] == key,
+               f"{env} comes from the Secret key `{mapped[env]}`, but s3-credentials holds the key `{key}` (the names of "
+               f"KFP's own mlpipeline-minio-artifact Secret), so the pod would not start. Map `\"{key}\": \"{env}\"`.")
 
 
 def _installs(ir, task):

@@ -5,11 +5,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
+import warnings
 
 import pytest
 
-from kflab.failures import expect
+from kflab.failures import LearnerError, expect, fail
 from kflab.kfp_ir import PipelineIR
 
 NO_KFP = ("no KFP endpoint: run `kubectl -n kubeflow port-forward svc/ml-pipeline-ui 8080:80` and set "
@@ -27,6 +29,53 @@ def compiled(lab, lab_tmp):
     proc = subprocess.run([_kfp_cli(), "dsl", "compile", "--py", str(lab.file("pipeline.py")), "--output", str(package)],
                           capture_output=True, text=True, timeout=120, cwd=lab.dir)
     return proc.returncode, (proc.stdout + proc.stderr).strip(), package
+
+
+@pytest.fixture(scope="module")
+def submit_module(lab):
+    """submit.py imported once; a syntax error there is named as such."""
+    return lab.module("submit.py")
+
+
+@pytest.fixture(scope="module")
+def no_endpoint(lab, compiled, submit_module):
+    """submit.py run once without --host or KFP_HOST."""
+    return _submit(lab, compiled[2])
+
+
+@pytest.fixture(scope="module")
+def dead_endpoint(lab, compiled, submit_module):
+    """submit.py run once against a --host where nothing listens: (host, process)."""
+    host = f"http://127.0.0.1:{_free_port()}"
+    return host, _submit(lab, compiled[2], "--host", host, timeout=30)
+
+
+class _ClosingPort:
+    """A local port that accepts each connection and closes it at once, counting them. It answers nothing."""
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.host, self.connections, self._stop = f"http://127.0.0.1:{self.sock.getsockname()[1]}", 0, threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # the accept timed out; look at the stop flag again
+                continue
+            self.connections += 1
+            conn.close()
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
 
 
 def _submit(lab, package, *args, env=None, timeout=60):
@@ -64,9 +113,9 @@ def test_compiled_package_is_named_and_has_typed_parameters(compiled):
            f"The package's parameters are {params}; they should be n (int) and scale (float).")
 
 
-def test_submit_refuses_clearly_without_an_endpoint(lab, compiled):
+def test_submit_refuses_clearly_without_an_endpoint(no_endpoint):
     """Without --host or KFP_HOST, does submit.py exit non-zero with a sentence, not a traceback?"""
-    proc = _submit(lab, compiled[2])
+    proc = no_endpoint
     said = proc.stdout + proc.stderr
     expect(proc.returncode != 0, "submit.py succeeded without any endpoint. It should refuse and say how to get one.")
     expect("Traceback" not in said, "submit.py crashed with a traceback when no endpoint was given. "
@@ -75,14 +124,65 @@ def test_submit_refuses_clearly_without_an_endpoint(lab, compiled):
            f"submit.py's message ({said.strip()[:120]!r}) should say how to get an endpoint: port-forward svc/ml-pipeline-ui and pass --host.")
 
 
-def test_submit_refuses_clearly_when_the_endpoint_does_not_answer(lab, compiled):
+def test_submit_refuses_clearly_when_the_endpoint_does_not_answer(dead_endpoint):
     """With a --host where nothing listens, does submit.py give up quickly with a sentence?"""
-    host = f"http://127.0.0.1:{_free_port()}"
-    proc = _submit(lab, compiled[2], "--host", host, timeout=30)
+    host, proc = dead_endpoint
     said = proc.stdout + proc.stderr
     expect(proc.returncode != 0, f"submit.py reported success against {host}, where nothing listens.")
     expect("Traceback" not in said, "submit.py crashed with a traceback when the endpoint did not answer; check it with endpoint_problem() first.")
     expect(host in said, f"submit.py's message should name the endpoint it could not reach ({host}).")
+
+
+def test_submit_writes_its_refusals_to_stderr(no_endpoint, dead_endpoint):
+    """Do both refusals go to stderr, with a non-zero exit code, so a script that pipes stdout still sees them?"""
+    host, dead = dead_endpoint
+    for proc, case, sign in ((no_endpoint, "no endpoint is given", "--host"), (dead, f"{host} does not answer", host)):
+        expect(proc.returncode != 0, f"submit.py exits with 0 when {case}. Return 2 after printing the problem.")
+        expect(sign in proc.stderr or sign not in proc.stdout,
+               f"When {case}, submit.py prints its sentence to stdout, where a script that keeps the output would "
+               "swallow it. Print it to stderr: `print(problem, file=sys.stderr)`.")
+        expect("Traceback" not in proc.stderr, f"When {case}, submit.py writes a traceback to stderr instead of a "
+                                               "sentence. Print endpoint_problem(...)'s sentence to stderr and return 2.")
+        last = (proc.stderr.strip().splitlines() or ["nothing"])[-1]
+        expect(sign in proc.stderr, f"When {case}, submit.py's stderr ends with {last[:100]!r}, not endpoint_problem(...)'s "
+                                    "sentence. Print that sentence with `print(problem, file=sys.stderr)` and return 2.")
+
+
+def test_submit_sends_its_requests_to_the_clients_host(lab, compiled, submit_module):
+    """Is submit() written: given a kfp.Client, does it send a request to that client's host?"""
+    import kfp
+
+    submit = lab.attr(submit_module, "submit")
+    package = compiled[2]
+    if not package.exists():
+        package.write_text("{}\n")
+    outcome = {}
+
+    def call(client):
+        try:
+            outcome["value"] = submit(client, str(package), "number-summary", "kflab-offline", "offline-check", {"n": 5})
+        except BaseException as exc:  # learner code may raise anything; the client raises on the closed connection
+            outcome["error"] = exc
+
+    with _ClosingPort() as port:
+        # A namespace of its own keeps kfp.Client from asking the server for one while it is built.
+        with warnings.catch_warnings():  # kfp.Client warns about server versions on every construction
+            warnings.simplefilter("ignore", FutureWarning)
+            client = kfp.Client(host=port.host, namespace="kflab-offline")
+        caller = threading.Thread(target=call, args=(client,), daemon=True)
+        caller.start()
+        caller.join(30)
+    expect(not caller.is_alive(), "submit() did not return within 30 s, although the server closed every connection at once.")
+    if port.connections:
+        return  # it reached for the server; the cluster checkpoint proves that the requests are right
+    error = outcome.get("error")
+    expect(not isinstance(error, NotImplementedError),
+           "submit() still raises NotImplementedError, so nothing is uploaded or run. Write it as step 3 of the page "
+           "shows: upload the package as a new version (client.upload_pipeline_version) and start a run (client.run_pipeline).")
+    if error is not None:
+        raise LearnerError("calling submit() with a kfp.Client", error, (lab.dir.resolve(),))
+    fail(f"submit() returned {outcome.get('value')!r:.60} without sending any request to the client's KFP host. "
+                  "It should upload the package (client.upload_pipeline_version) and start a run (client.run_pipeline).")
 
 
 @pytest.mark.cluster

@@ -45,7 +45,7 @@ def production_pipeline(n_estimators: int = 100):
     """Fetch fresh data (never cached), then train with resources and retries."""
     fetch = fetch_data()
     # TODO: never serve fetch_data from the cache: it must fetch the latest data every run.
-    # TODO: expose the `s3-credentials` Secret's keys `access-key` and `secret-key` as the env
+    # TODO: expose the `s3-credentials` Secret's keys `accesskey` and `secretkey` as the env
     #       vars AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY with kfp.kubernetes.use_secret_as_env.
 
     train = train_forest(raw=fetch.outputs["raw"], n_estimators=n_estimators)

@@ -48,7 +48,7 @@ def production_pipeline(n_estimators: int = 100):
     kubernetes.use_secret_as_env(
         fetch,
         secret_name="s3-credentials",
-        secret_key_to_env={"access-key": "AWS_ACCESS_KEY_ID", "secret-key": "AWS_SECRET_ACCESS_KEY"},
+        secret_key_to_env={"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"},
     )
 
     train = train_forest(raw=fetch.outputs["raw"], n_estimators=n_estimators)
