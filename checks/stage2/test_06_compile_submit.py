@@ -182,7 +182,7 @@ def test_submit_sends_its_requests_to_the_clients_host(lab, compiled, submit_mod
     if error is not None:
         raise LearnerError("calling submit() with a kfp.Client", error, (lab.dir.resolve(),))
     fail(f"submit() returned {outcome.get('value')!r:.60} without sending any request to the client's KFP host. "
-                  "It should upload the package (client.upload_pipeline_version) and start a run (client.run_pipeline).")
+         "It should upload the package (client.upload_pipeline_version) and start a run (client.run_pipeline).")
 
 
 @pytest.mark.cluster
