@@ -27,7 +27,10 @@ def launch(lab, workdir: Path, args: list, timeout_s: float = 120, **kw) -> torc
     run = torchrun.run(lab.file("train.py"), [*args, "--checkpoint-dir", workdir / "checkpoints"],
                        nproc=2, cwd=workdir, timeout_s=timeout_s, **kw)
     if not run.ok:
-        raise CheckFailure(run.failure(RUN))
+        said = "\n".join([run.output, *run.stderr.values()])
+        race = "FileNotFoundError" in said and "save_checkpoint" in said
+        raise CheckFailure(run.failure(RUN) + ("\nLikely cause: more than one rank saves the checkpoint, and they race "
+                                               "for its temporary file. Call save_checkpoint only on rank 0." if race else ""))
     return run
 
 
@@ -61,9 +64,18 @@ def need_metrics(training) -> list[dict]:
     return rows
 
 
+def expect_fractions(rows: list[dict]) -> None:
+    """Accuracy is printed as a fraction: Katib reads `accuracy=26.1%` as 26.1, which would beat any goal."""
+    odd = [r["accuracy"] for r in rows if not 0 <= r["accuracy"] <= 1]
+    shown = odd[0] if odd else ""
+    expect(not odd, f"Rank 0 prints accuracy={shown}, which is not a fraction between 0 and 1 (a percent?). Katib reads "
+                    f"the number as printed, and {shown} would beat any goal. Print the fraction: `accuracy={{accuracy:.4f}}`.")
+
+
 def test_training_converges_past_85_percent_accuracy(training):
-    """Does a 4-epoch, 2-process run reach 85% validation accuracy, reported for every epoch?"""
+    """Does a 4-epoch, 2-process run reach 85% validation accuracy, printed as a fraction for every epoch?"""
     rows = need_metrics(training)
+    expect_fractions(rows)
     expect([int(r["epoch"]) for r in rows] == list(range(1, EPOCHS + 1)),
            f"Rank 0 reported epochs {[int(r['epoch']) for r in rows]}, not 1 to {EPOCHS}. Print one metric line per epoch.")
     expect(rows[-1]["accuracy"] >= MIN_ACCURACY,
@@ -209,6 +221,7 @@ def test_trains_on_cuda_with_nccl_and_bf16_autocast(lab, lab_tmp, record_propert
            f"The first layer computed in {rec['dtypes'].get('first_layer')}, not bfloat16. Wrap the forward pass in "
            "torch.autocast(device_type='cuda', dtype=torch.bfloat16).")
     rows = metric_lines(run.stdout.get(0, ""))
+    expect_fractions(rows)
     expect(rows and rows[-1]["accuracy"] >= MIN_ACCURACY, f"On the GPU the run reached {rows[-1]['accuracy'] if rows else 'no'} "
                                                           f"accuracy, below {MIN_ACCURACY}.")
     big = ["--epochs", 3, "--device", "cuda", "--samples", 262144, "--features", 1024, "--hidden", 4096,
