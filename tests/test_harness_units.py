@@ -1,5 +1,7 @@
 """Small, fast tests of the harness's pure parts."""
 
+import pytest
+
 from kflab import failures, kfp_local, manifests, state
 
 RUNNER_LOG = """\
@@ -71,6 +73,17 @@ def test_unknown_kinds_and_missing_names_are_sentences():
 
 def test_failures_end_with_the_hint_command():
     assert failures.render("Something is missing.", "2.3").endswith("`kflab hint 2.3`."), "every failure ends with the hint"
+
+
+@pytest.mark.parametrize("text", ["garbage{{{", "", "[]", "null", '{"labs": []}', '{"labs": {"1.1": "passed"}}',
+                                  '{"labs": {"1.1": {"failed": "x"}}}', '{"hints": {"1.1": "abc"}}', '{"hints": []}'])
+def test_a_broken_state_file_is_set_aside_with_a_sentence(tmp_path, monkeypatch, capsys, text):
+    monkeypatch.setenv("KFLAB_STATE", str(tmp_path))
+    (tmp_path / "state.json").write_text(text)
+    assert state.reveal_hint("1.1", 3, False) == 1, "a fresh state starts the hints from the first"
+    assert "kflab starts a fresh one" in capsys.readouterr().err, "the learner is told why progress starts afresh"
+    assert (tmp_path / "state.json.broken").read_text() == text, "the unreadable file is kept, not overwritten"
+    assert state.load()["hints"] == {"1.1": 1}, "the fresh file is well formed"
 
 
 def test_hints_are_revealed_one_at_a_time(tmp_path, monkeypatch):

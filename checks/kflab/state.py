@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,10 +21,44 @@ def _file() -> Path:
     return paths.state_dir() / "state.json"
 
 
-def load() -> dict:
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _well_formed(data) -> bool:
+    """The shape kflab writes: labs maps ids to run summaries with counts, hints maps ids to counts."""
+    if not isinstance(data, dict):
+        return False
+    labs, hints = data.get("labs", {}), data.get("hints", {})
+    return (isinstance(labs, dict) and isinstance(hints, dict) and all(map(_count, hints.values()))
+            and all(isinstance(r, dict) and all(_count(r.get(k, 0)) for k in ("passed", "failed", "skipped"))
+                    for r in labs.values()))
+
+
+def _set_aside(path: Path, why: str) -> None:
+    """Keep an unreadable state file beside the new one, and say so once."""
+    kept = path.with_name(f"{path.name}.broken")
     try:
-        data = json.loads(_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        os.replace(path, kept)
+        where = f"it is kept as {kept.name}"
+    except OSError:
+        where = "it could not be moved aside"
+    print(f"kflab: {path} {why}, so kflab starts a fresh one ({where}). Progress and hints count from zero; "
+          "run `kflab check` to record your results again.", file=sys.stderr)
+
+
+def load() -> dict:
+    """The state, or a fresh one when the file is missing or unreadable (it is set aside, never silently lost)."""
+    path = _file()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        data = {}
+    except (OSError, ValueError) as exc:
+        _set_aside(path, "is not readable JSON" if isinstance(exc, ValueError) else f"cannot be read ({exc.strerror})")
+        data = {}
+    if not _well_formed(data):
+        _set_aside(path, "is not in the shape kflab writes (was it edited?)")
         data = {}
     data.setdefault("labs", {})
     data.setdefault("hints", {})
