@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from kflab import __version__
+from kflab.argtypes import BadArgument, count, output_file
 from kflab.registry import RegistryError
 
 LAB_ID = "a lab id, e.g. 2.3"
@@ -64,16 +65,28 @@ def cmd_dev_check(args) -> int:
     problems = devcheck.dev_check(args.selector, run_checks=not args.lint_only)
     for problem in problems:
         print(f"PROBLEM  {problem}")
-    print("dev check: " + (f"{len(problems)} problem(s)" if problems else "the course is consistent; every check tells starter from solution"))
+    if problems:
+        print(f"dev check: {len(problems)} problem(s)")
+    elif args.lint_only:
+        print("dev check: the registry, files and hints are consistent (--lint-only: no check was run)")
+    else:
+        print("dev check: the course is consistent; every check tells starter from solution")
     return 1 if problems else 0
 
 
 def cmd_dev_mutants(args) -> int:
     from kflab import mutants, registry
 
-    verdicts = mutants.run(registry.select(args.selector), [], jobs=args.jobs)
-    if args.out:
-        mutants.write(verdicts, args.out)
+    labs = registry.select(args.selector)
+    out = output_file("--out", args.out) if args.out else None  # before the run, which takes minutes
+    verdicts = mutants.run(labs, [], jobs=args.jobs)
+    if out:
+        try:
+            mutants.write(verdicts, out)
+        except OSError as exc:
+            print(f"kflab dev mutants: could not write {out} ({exc.strerror}); the summary follows.", file=sys.stderr)
+            print(mutants.summary(verdicts))
+            return 2
     print(mutants.summary(verdicts))
     return 1 if mutants.failing(verdicts) else 0
 
@@ -109,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dev_check)
     p = dev.add_parser("mutants", help="take back one starter change at a time in the solution: some check must fail each time")
     p.add_argument("selector", nargs="?", help="a stage number or a lab id; all labs when omitted")
-    p.add_argument("--jobs", type=int, default=2, help="mutants judged at once (default 2)")
-    p.add_argument("--out", help="also write the verdicts here as JSON")
+    p.add_argument("--jobs", type=count("--jobs"), default=2, help="mutants judged at once (default 2)")
+    p.add_argument("--out", help="also write the verdicts here as JSON (its folder is created)")
     p.set_defaults(func=cmd_dev_mutants)
 
     for register in _extensions():
@@ -140,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:  # options for pytest, whatever order the rest is in
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1:]
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except BadArgument as exc:
+        print(f"kflab: {exc}", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -148,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pytest_args = passthrough
     try:
         return args.func(args)
-    except RegistryError as exc:
+    except (RegistryError, BadArgument) as exc:
         print(f"kflab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

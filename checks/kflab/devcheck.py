@@ -90,7 +90,8 @@ def behaviour(labs: list[registry.Lab], extra: list[str]) -> list[str]:
 
 
 def dev_check(selector: str | None = None, run_checks: bool = True, extra: list[str] | None = None) -> list[str]:
+    labs = registry.select(selector)  # a bad selector is refused even when no check runs
     problems = lint()
     if run_checks:
-        problems += behaviour(registry.select(selector), ["-m", "not gpu", *(extra or [])])
+        problems += behaviour(labs, ["-m", "not gpu", *(extra or [])])
     return problems

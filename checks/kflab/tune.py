@@ -202,13 +202,15 @@ def cmd_tune(args) -> int:
 
 
 def register_cli(sub) -> None:
+    from kflab.argtypes import count, folder, seconds
+
     p = sub.add_parser("tune", help="run a Katib Experiment locally: Optuna suggests, each trial runs as a process")
     p.add_argument("experiment", help="the Experiment YAML (kubeflow.org/v1beta1)")
-    p.add_argument("--max-trials", type=int, help="override spec.maxTrialCount")
-    p.add_argument("--parallel", type=int, help="override spec.parallelTrialCount")
-    p.add_argument("--max-failed", type=int, help="override spec.maxFailedTrialCount")
+    p.add_argument("--max-trials", type=count("--max-trials"), help="override spec.maxTrialCount")
+    p.add_argument("--parallel", type=count("--parallel"), help="override spec.parallelTrialCount")
+    p.add_argument("--max-failed", type=count("--max-failed", minimum=0), help="override spec.maxFailedTrialCount")
     p.add_argument("--seed", type=int, help="seed the sampler (overrides the random_state setting)")
-    p.add_argument("--trial-timeout", type=float, default=600, help="stop a trial after this many seconds (default 600)")
+    p.add_argument("--trial-timeout", type=seconds("--trial-timeout"), default=600, help="stop a trial after this many seconds (default 600)")
     p.add_argument("--out", help="folder for results.json, objective.png and trial logs (default .kflab/tune/NAME)")
-    p.add_argument("--workdir", help="where trials run (default: the folder that holds the Experiment)")
+    p.add_argument("--workdir", type=folder("--workdir"), help="where trials run (default: the folder that holds the Experiment)")
     p.set_defaults(func=cmd_tune)

@@ -26,6 +26,7 @@ HELP = {
 
 
 def register_cli(sub) -> None:
+    from kflab.argtypes import count, seconds
     from kflab.grading.grader import default_jobs
 
     p = sub.add_parser("grade", help="grade a folder of submissions: CSV, JSON, JUnit, Gradescope results, feedback")
@@ -33,10 +34,10 @@ def register_cli(sub) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--stage", type=int, help=HELP["stage"])
     which.add_argument("--lab", action="extend", nargs="+", metavar="ID", help=HELP["lab"])
-    p.add_argument("--jobs", type=int, default=default_jobs(), metavar="N", help=HELP["jobs"])
+    p.add_argument("--jobs", type=count("--jobs"), default=default_jobs(), metavar="N", help=HELP["jobs"])
     p.add_argument("--out", type=Path, default=Path("grades"), metavar="DIR", help=HELP["out"])
     p.add_argument("--only", metavar="NAME", help=HELP["only"])
-    p.add_argument("--timeout", type=float, default=300.0, metavar="S", help=HELP["timeout"])
+    p.add_argument("--timeout", type=seconds("--timeout"), default=300.0, metavar="S", help=HELP["timeout"])
     p.add_argument("--offline", action="store_true", help=HELP["offline"])
     p.set_defaults(func=cmd_grade)
 
@@ -48,7 +49,7 @@ def cmd_grade(args) -> int:
     from kflab.grading import grader
     from kflab.grading.confine import Limits
 
-    labs = [registry.get(i) for i in args.lab] if args.lab else registry.select(str(args.stage) if args.stage else None)
+    labs = [registry.get(i) for i in args.lab] if args.lab else registry.select(None if args.stage is None else str(args.stage))
     try:
         summary = grader.grade(args.submissions, labs, jobs=args.jobs, out=args.out, only=args.only,
                                limits=Limits(timeout=args.timeout), offline=args.offline)

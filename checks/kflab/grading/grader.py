@@ -54,9 +54,9 @@ def grade(submissions: Path, labs: list[Lab], *, jobs: int = 1, out: Path = Path
     folder, out, limits = Path(submissions), Path(out), limits or confine.Limits()
     if not folder.is_dir():
         raise GradingError(f"{folder} is not a folder. Give a folder holding one folder or archive per student.")
-    out.mkdir(parents=True, exist_ok=True)  # before any box starts, so that every box hides it
+    subs = _submissions(folder, out)
+    _make_out(out)  # before any box starts, so that every box hides it
     _install_tools(labs)
-    subs = intake.discover(folder)
     if only and only not in {s.name for s in subs}:
         raise GradingError(f"there is no submission named {only!r} in {folder} (names: {', '.join(s.name for s in subs[:8])}...)")
     network = not offline and any("cluster" in lab.tiers for lab in labs) and _cluster_reachable()
@@ -68,17 +68,44 @@ def grade(submissions: Path, labs: list[Lab], *, jobs: int = 1, out: Path = Path
     todo = [s for s in subs if s.name == only] if only else [s for s in subs if not results.up_to_date(s.name, keys[s.name])]
 
     bar = progress.Progress(len(subs), enabled=show_progress)
-    for sub in subs:
-        if sub not in todo:
-            bar.update(sub.name, results.load(sub.name), graded=False)
+    kept = {s.name: results.load(s.name) for s in subs if s not in todo}  # with --only, some may have no result yet
+    for name, found in kept.items():
+        bar.update(name, found or _not_graded(name, labs), graded=False, note="unchanged" if found else "not graded yet")
     failures = _grade_all(todo, labs, limits, offline, network, out, results, keys, jobs, bar)
     bar.close()
 
-    rows = [failures.get(s.name) or results.load(s.name) or scoring.refused(s.name, labs, "not graded yet: run without --only")
-            for s in subs]
+    rows = [failures.get(s.name) or results.load(s.name) or _not_graded(s.name, labs) for s in subs]
     outputs.write_all(out, labs, rows)
     gaps = sorted({gap for row in rows for gap in row.get("gaps", [])})
-    return Summary(out, rows, len(todo), len(subs) - len(todo), gaps)
+    return Summary(out, rows, len(todo), sum(found is not None for found in kept.values()), gaps)
+
+
+def _not_graded(name: str, labs: list[Lab]) -> dict:
+    return scoring.refused(name, labs, "not graded yet: run without --only")
+
+
+def _make_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise GradingError(f"--out {out} is a file; give a folder for the grades (it is created if missing).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GradingError(f"cannot create the grades folder {out} ({exc.strerror}); give another --out.") from None
+
+
+def _submissions(folder: Path, out: Path) -> list[intake.Submission]:
+    """The submissions in `folder`, less the grader's own output folder when it lies there (`kflab grade .`)."""
+    out = out.resolve()
+    subs = []
+    for sub in intake.discover(folder):
+        where = sub.path.resolve()
+        if where == out:
+            continue
+        if out.is_relative_to(where):
+            raise GradingError(f"--out {out} lies inside {sub.name}'s submission; write the grades "
+                               f"outside {folder.resolve()} or directly in it.")
+        subs.append(sub)
+    return subs
 
 
 def _grade_all(todo, labs, limits, offline, network, out, results, keys, jobs, bar) -> dict[str, dict]:

@@ -28,12 +28,13 @@ class Progress:
             return None
         return (time.monotonic() - self.started) / self.graded * (self.total - self.done)
 
-    def update(self, name: str, row: dict, graded: bool = True) -> None:
+    def update(self, name: str, row: dict, graded: bool = True, note: str = "unchanged") -> None:
+        """Count one submission; `note` says why one that was not graded now was skipped."""
         self.done += 1
         self.graded += graded
         if not self.enabled:
             return
-        verdict = f"{name}: {row['status']}, {row['total']:g}/{row['max_total']}" + ("" if graded else " (unchanged)")
+        verdict = f"{name}: {row['status']}, {row['total']:g}/{row['max_total']}" + ("" if graded else f" ({note})")
         if self.tty:
             eta = self.eta()
             line = f"{console.bar(self.done, self.total, 24)} {self.done}/{self.total}  ETA {_clock(eta) if eta is not None else '--'}  {verdict}"
