@@ -150,5 +150,6 @@ def test_pipeline_compiles_the_same_in_a_fresh_process(lab, ir, lab_tmp):
     fresh = PipelineIR.load(out)
     found = _first_difference({"spec": ir.spec, "platform": ir.platform}, {"spec": fresh.spec, "platform": fresh.platform})
     expect(found is None, "cached_pipeline compiles differently in each Python process: {} is {!r:.60} here and {!r:.60} "
-                          "there. A value computed when the module is imported or the pipeline compiled (a timestamp, a random id) is a new input "
-                          "on every run of `python pipeline.py`, so the cache never hits. Drop it.".format(*(found or ("",) * 3)))
+                          "there. A value computed when the module is imported or the pipeline compiled (a timestamp, "
+                          "a random id) is a new input on every run of `python pipeline.py`, so the cache never hits. "
+                          "Drop it.".format(*(found or ("",) * 3)))
