@@ -156,8 +156,25 @@ class Cluster:
                 subject["namespace"] = namespace
         return obj
 
-    def apply_all(self, docs: list[dict], namespace: str, move_subjects: bool = True) -> list[dict]:
+    def expect_namespaced(self, docs: list[dict], file: str, renamed: tuple[str, ...] = ()) -> None:
+        """Refuse, before anything is created, a cluster-wide object the check would not rename and remove.
+
+        A Namespace, ClusterRole or the like made from a learner's file would outlive the check's
+        namespace, collide with the next run, and could grant something to everyone on the cluster.
+        """
+        from kflab.failures import fail
+
+        wide = [f"{d.get('kind')} {(d.get('metadata') or {}).get('name')}" for d in docs
+                if d.get("kind") not in renamed and not self.resource(d["apiVersion"], d["kind"]).namespaced]
+        if wide:
+            fail(f"{file} holds {', '.join(wide)}, which {'is' if len(wide) == 1 else 'are'} cluster-wide: the checks make "
+                 "nothing cluster-wide from your files that they cannot rename and remove, since it would outlive them "
+                 "and reach everyone on the cluster. Remove it from the file (make a namespace with `kubectl create "
+                 "namespace` and apply with -n).")
+
+    def apply_all(self, docs: list[dict], namespace: str, move_subjects: bool = True, file: str = "the file") -> list[dict]:
         """Create every object of a lab file in the check's namespace; returns what was created."""
+        self.expect_namespaced(docs, file)
         created = []
         for doc in docs:
             obj = self.into_namespace(doc, namespace, move_subjects)

@@ -146,4 +146,5 @@ def test_manifest_passes_a_server_side_dry_run(kind, trainjob, pytorchjob, clust
     """Does the API server (with the Trainer and Training Operator CRDs) accept the manifest in a dry run?"""
     obj = trainjob if kind == "TrainJob" else pytorchjob
     reason = cluster.dry_run(obj, namespace)
-    expect(reason is None, f"The API server refused the {kind}: {reason}")
+    expect(reason is None, f"The API server refused the {kind}: {reason}. Fix the field it names in {kind.lower()}.yaml "
+                              "and run the check again.")

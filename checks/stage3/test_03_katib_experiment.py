@@ -281,7 +281,8 @@ def test_trials_also_record_the_loss(tuned):
 def test_experiment_passes_a_server_side_dry_run(experiment, cluster, namespace):
     """Does the API server (with Katib's CRD) accept the Experiment in a dry run, as Katib's webhook would?"""
     reason = cluster.dry_run(experiment, namespace)
-    expect(reason is None, f"The API server refused the Experiment: {reason}")
+    expect(reason is None, f"The API server refused the Experiment: {reason}. Fix the field it names in "
+                              "experiment.yaml and run the check again.")
     # Katib's CRD keeps the spec schemaless, so the API server alone accepts almost anything;
     # on a cluster Katib's validating webhook applies the rules below.
     found = katib.problems(experiment)

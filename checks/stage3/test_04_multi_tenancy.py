@@ -22,6 +22,7 @@ POLICY = [
     (ALICE, "delete", "trainjobs", "trainer.kubeflow.org", "", "", True),
     (ALICE, "create", "experiments", "kubeflow.org", "", "", True),
     (ALICE, "get", "pods", "", "log", "", True),
+    (ALICE, "list", "pods", "", "", "", True),
     (ALICE, "get", "secrets", "", "", "", False),
     (ALICE, "update", "resourcequotas", "", "", "", False),
     (ALICE, "create", "rolebindings", "rbac.authorization.k8s.io", "", "", False),
@@ -76,7 +77,7 @@ def tenant(cluster, namespace, docs):
     expect(broken is None, f"tenancy.yaml does not pass its schema yet ({broken}). Fix that first: the cluster "
                            "checks apply the file as it is.")
     try:
-        cluster.apply_all(docs, namespace)
+        cluster.apply_all(docs, namespace, file="tenancy.yaml")
     except ApiRefusal as exc:
         fail(f"The API server refused tenancy.yaml: {exc.reason}. Fix that object and run the check again.")
     quotas = [_name(d) for d in docs if d.get("kind") == "ResourceQuota"]
@@ -144,7 +145,7 @@ def test_api_server_enforces_the_access_policy(cluster, tenant):
     """Do SubjectAccessReviews against the real API server match the policy, row by row?"""
     runner = (f"system:serviceaccount:{tenant}:pipeline-runner", ("system:serviceaccounts", f"system:serviceaccounts:{tenant}"))
     # The authorizer learns of new bindings through its caches; wait for one granted row first.
-    cluster.eventually(lambda: cluster.can(tenant, "list", "pods", user="alice"), timeout_s=10)
+    cluster.eventually(lambda: cluster.can(tenant, "create", "pytorchjobs", "kubeflow.org", user="alice"), timeout_s=10)
     for who, verb, resource, group, sub, name, allowed in POLICY:
         user, groups = runner if who == "runner" else who
         got = cluster.can(tenant, verb, resource, group, user=user, groups=groups, subresource=sub, name=name)

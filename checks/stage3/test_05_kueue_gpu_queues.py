@@ -120,6 +120,7 @@ def admission(cluster, lab, queues, job):
     broken = manifests.first_problem([*queues, job])
     expect(broken is None, f"queues.yaml or jobs.yaml does not pass its schema yet ({broken}). Fix that first: "
                            "the cluster checks apply the files as they are.")
+    cluster.expect_namespaced([*queues, job], "queues.yaml or jobs.yaml", renamed=CLUSTER_SCOPED)
     ns = cluster.new_namespace(f"kflab-{lab.id.replace('.', '-')}")
     suffix = ns.rsplit("-", 1)[-1]
     objs, _ = unique_names([*queues, job], CLUSTER_SCOPED, suffix)
@@ -144,6 +145,7 @@ def admission(cluster, lab, queues, job):
                     else condition(w, "QuotaReserved").get("status") == "False"))
             except TimeoutError as exc:
                 outcome[key] = exc
+                outcome[f"{key}_why"] = _pending_reason(cluster, ns, owned)  # read now: the namespace goes at teardown
         outcome["job"] = cluster.get("batch/v1", "Job", first["metadata"]["name"], ns).to_dict()
     except ApiRefusal as exc:
         outcome["refused"] = exc.reason
@@ -154,8 +156,16 @@ def admission(cluster, lab, queues, job):
             cluster.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
 
 
+def _pending_reason(cluster, ns, owned) -> str:
+    """Kueue's own word on why a Job's workload waits (its QuotaReserved condition), or ''."""
+    items = cluster.resource(KUEUE, "Workload").get(namespace=ns).to_dict().get("items", [])
+    found = [condition(w, "QuotaReserved").get("message", "") for w in items if owned(w)]
+    return found[0] if found else "no Workload was created for it: check its queue-name label and the LocalQueue"
+
+
 def _decided(admission, key):
-    expect("refused" not in admission, f"The API server (with Kueue's webhooks) refused your objects: {admission.get('refused')}.")
+    expect("refused" not in admission, f"The API server (with Kueue's webhooks) refused your objects: {admission.get('refused')}. "
+                                       "Fix the object it names and run the check again.")
     return admission[key]
 
 
@@ -163,8 +173,9 @@ def _decided(admission, key):
 def test_job_within_quota_is_admitted(admission):
     """Does Kueue admit the first Job (3 GPUs of 4) and unsuspend it?"""
     got = _decided(admission, "first")
-    expect(not isinstance(got, Exception), f"Kueue did not admit the Job within {WAIT_S}s. Check its labels, the LocalQueue and "
-                                           "`kubectl get workloads -o wide` for the reason.")
+    expect(not isinstance(got, Exception), f"Kueue did not admit the Job within {WAIT_S}s. Kueue says: "
+                                           f"{admission.get('first_why') or 'nothing'}. Fix what it names in queues.yaml "
+                                           "or jobs.yaml (labels, the LocalQueue, the ClusterQueue's quota and selector).")
     expect(admission["job"]["spec"].get("suspend") is False, "The Job's workload was admitted but the Job is still suspended.")
 
 
@@ -172,6 +183,8 @@ def test_job_within_quota_is_admitted(admission):
 def test_job_over_quota_waits_in_the_queue(admission):
     """Does a second identical Job stay pending, because 3 + 3 GPUs exceed the quota of 4?"""
     got = _decided(admission, "second")
+    expect(not isinstance(admission["first"], Exception), "Not judged yet: the first Job was never admitted, so the "
+                                                          "second has nothing to wait behind. Fix the admission first.")
     expect(not isinstance(got, Exception), "The second Job's workload never showed as pending on quota. "
                                            "It should queue (QuotaReserved=False) while the first holds 3 of the 4 GPUs.")
 

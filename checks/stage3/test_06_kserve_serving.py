@@ -145,4 +145,4 @@ def test_both_files_pass_a_server_side_dry_run(lab, cluster, namespace):
     """Does the API server (with KServe's CRD) accept inferenceservice.yaml and promoted.yaml in a dry run?"""
     for name in ("inferenceservice.yaml", "promoted.yaml"):
         reason = cluster.dry_run(lab.yaml_doc(name, "InferenceService"), namespace)
-        expect(reason is None, f"The API server refused {name}: {reason}")
+        expect(reason is None, f"The API server refused {name}: {reason}. Fix the field it names and run the check again.")

@@ -157,4 +157,4 @@ def test_predictor_slow_fires_on_the_recent_p95_across_pods(rule, accepted):
 def test_the_rules_pass_a_server_side_dry_run(rule, cluster, namespace):
     """Does the API server (with the Prometheus Operator's CRD) accept alerts.yaml in a dry run?"""
     reason = cluster.dry_run(rule, namespace)
-    expect(reason is None, f"The API server refused alerts.yaml: {reason}")
+    expect(reason is None, f"The API server refused alerts.yaml: {reason}. Fix the field it names and run the check again.")

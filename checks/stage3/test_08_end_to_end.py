@@ -240,7 +240,7 @@ def test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more
 def test_api_server_lets_the_pipeline_runner_apply_but_not_delete(cluster, namespace, rbac):
     """Do SubjectAccessReviews agree: pipeline-runner may get/create/patch InferenceServices here, not delete them?"""
     try:  # in the check's namespace; the subject keeps its own, kubeflow
-        cluster.apply_all(list(rbac.values()), namespace, move_subjects=False)
+        cluster.apply_all(list(rbac.values()), namespace, move_subjects=False, file="rbac.yaml")
     except ApiRefusal as exc:
         fail(f"The API server refused rbac.yaml: {exc.reason}. Fix that object and run the check again.")
 
@@ -250,7 +250,8 @@ def test_api_server_lets_the_pipeline_runner_apply_but_not_delete(cluster, names
     cluster.eventually(lambda: any(allowed(v) for v in APPLY_VERBS), timeout_s=10)  # the authorizer's cache
     for verb in APPLY_VERBS:
         expect(allowed(verb), f"The API server says {RUNNER} may not {verb} inferenceservices in the namespace. "
-                              "Bind the Role to the ServiceAccount pipeline-runner in namespace kubeflow.")
+                              "Check that the Role grants it and that the RoleBinding's roleRef names that Role and "
+                              "its subject is the ServiceAccount pipeline-runner in namespace kubeflow.")
     expect(not allowed("delete"), "pipeline-runner may delete InferenceServices. Grant get, create and patch only.")
     expect(not allowed("get", "", "secrets"), "pipeline-runner may read Secrets in the namespace. Grant inferenceservices only.")
 
