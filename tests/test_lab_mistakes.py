@@ -103,3 +103,54 @@ def test_a_mistake_fails_its_own_checkpoint_with_a_sentence(tmp_path, mistake):
     assert check in failed, f"{mistake} must fail {check}; failed: {sorted(failed) or 'nothing'}"
     said = says if isinstance(says, tuple) else (says,)
     assert any(s in failed[check] for s in said), f"{mistake}: {check} should say {' or '.join(said)!r}, but says {failed[check]!r}"
+
+
+def _prepend(text: str):
+    return lambda body: text + body
+
+
+NAMESPACE_DOC = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n---\n"
+CLUSTER_ROLE_DOC = ("---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: nodes-for-alice\n"
+                    "rules:\n  - apiGroups: [\"\"]\n    resources: [\"nodes\"]\n    verbs: [\"get\", \"list\"]\n")
+
+# Mistakes that only the API server (or Kueue) sees: the cluster tier must name them, and create nothing that lasts.
+CLUSTER_MISTAKES = {
+    "1.3 request above its limit": (
+        "1.3", "notebook-server.yaml", _swap("cpu: 500m", 'cpu: "4"'),
+        "test_server_accepts_every_object_in_a_dry_run", "must be less than or equal to cpu limit"),
+    "3.2 memory request above its limit": (
+        "3.2", "trainjob.yaml", _swap('        cpu: "8"\n        memory: 32Gi', '        cpu: "8"\n        memory: 64Gi'),
+        "test_manifest_passes_a_server_side_dry_run[TrainJob]", "must be less than or equal to memory limit"),
+    "3.3 trial Job that restarts Always": (
+        "3.3", "experiment.yaml", _swap("restartPolicy: Never", "restartPolicy: Always"),
+        "test_experiment_passes_a_server_side_dry_run", "restartPolicy"),
+    "3.4 a ClusterRole in the tenancy file": (
+        "3.4", "tenancy.yaml", lambda body: body + CLUSTER_ROLE_DOC,
+        "test_api_server_enforces_the_access_policy", "cluster-wide"),
+    "3.5 a Namespace in the queues file": (
+        "3.5", "queues.yaml", _prepend(NAMESPACE_DOC), "test_job_within_quota_is_admitted", "cluster-wide"),
+    "3.5 a Job larger than the quota": (
+        "3.5", "jobs.yaml", _swap("nvidia.com/gpu: 3", "nvidia.com/gpu: 5"),
+        "test_job_within_quota_is_admitted", "Kueue says: couldn't assign flavors"),
+    "3.6 a predictor request above its limit": (
+        "3.6", "promoted.yaml", _swap("requests: {cpu: 100m, memory: 256Mi}", 'requests: {cpu: "2", memory: 256Mi}'),
+        "test_both_files_pass_a_server_side_dry_run", "must be less than or equal to cpu limit"),
+}
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("mistake", sorted(CLUSTER_MISTAKES))
+def test_a_mistake_only_the_api_server_sees_fails_the_cluster_tier_with_a_sentence(tmp_path, cluster, mistake):
+    lab_id, file, mutate, check, says = CLUSTER_MISTAKES[mistake]
+    lab = registry.get(lab_id)
+    folder = lab.dir(tmp_path)
+    shutil.copytree(lab.dir(paths.SOLUTIONS), folder)
+    (folder / file).write_text(mutate((folder / file).read_text()))
+    before = {ns.metadata.name for ns in cluster.resource("v1", "Namespace").get().items}
+    result = checkrun.collect_results([lab], str(tmp_path), extra=["-m", "cluster", "-k", check.split("[")[0]])
+    checks = {name.rsplit("::", 1)[-1]: c for name, c in result["labs"][lab_id]["checks"].items()}
+    assert check in checks and checks[check]["outcome"] == "failed", f"{mistake} must fail {check}; got {checks}"
+    message = checks[check]["message"]
+    assert says in message and not message.startswith(CRASH), f"{mistake}: {check} should say {says!r}, but says {message!r}"
+    after = {ns.metadata.name for ns in cluster.resource("v1", "Namespace").get().items}
+    assert "team-a" not in after - before, f"{mistake}: a namespace from the learner's file outlived the check"

@@ -108,7 +108,7 @@ def test_workspace_claim_is_mounted_at_home_jovyan(objects, container):
 
 @pytest.mark.cluster
 def test_server_accepts_every_object_in_a_dry_run(objects, cluster, namespace):
-    """Does the API server accept each object (server-side dry run, strict fields)?"""
+    """Does the API server accept each object, and the Notebook's pod template as a pod (server-side dry run, strict fields)?"""
     ns_obj = copy.deepcopy(objects["Namespace"])
     ns_obj.setdefault("metadata", {})["name"] = f"{namespace}-ns"[:63]
     refusals = []
@@ -120,6 +120,12 @@ def test_server_accepts_every_object_in_a_dry_run(objects, cluster, namespace):
         reason = cluster.dry_run(body, namespace)
         if reason:
             refusals.append(f"the {kind}: {reason}")
+    # The Notebook's CRD checks the template's shape only; the pod it becomes meets the API server's own rules.
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "notebook-pod"},
+           "spec": as_dict(as_dict(as_dict(objects["Notebook"].get("spec")).get("template")).get("spec"))}
+    reason = cluster.dry_run(pod, namespace)
+    if reason:
+        refusals.append(f"the Notebook's pod template (as the pod the controller makes from it): {reason}")
     expect(not refusals, "The API server refused " + "; ".join(refusals) + ". Fix what it names.")
 
 

@@ -143,8 +143,27 @@ def test_nccl_timeout_is_set_in_code_not_by_a_flag(trainjob, pytorchjob):
 @pytest.mark.cluster
 @pytest.mark.parametrize("kind", ["TrainJob", "PyTorchJob"])
 def test_manifest_passes_a_server_side_dry_run(kind, trainjob, pytorchjob, cluster, namespace):
-    """Does the API server (with the Trainer and Training Operator CRDs) accept the manifest in a dry run?"""
+    """Does the API server (with the Trainer and Training Operator CRDs) accept the manifest, and its pods, in a dry run?"""
     obj = trainjob if kind == "TrainJob" else pytorchjob
     reason = cluster.dry_run(obj, namespace)
     expect(reason is None, f"The API server refused the {kind}: {reason}. Fix the field it names in {kind.lower()}.yaml "
                               "and run the check again.")
+    # The CRDs check only the shape of the pod parts; the pods the operator makes must meet the API server's rules.
+    for where, spec in training_pods(kind, obj):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "training-pod"}, "spec": spec}
+        reason = cluster.dry_run(pod, namespace)
+        expect(reason is None, f"The API server would refuse the pods of {where} in {kind.lower()}.yaml: {reason}. "
+                               "Fix what it names (a request above its limit, for example).")
+
+
+def training_pods(kind: str, obj: dict) -> list[tuple[str, dict]]:
+    """(where, pod spec) of each pod the job makes, as far as the manifest states it."""
+    spec = manifests.as_dict(obj.get("spec"))
+    if kind == "PyTorchJob":
+        return [(f"the {role} replicas", manifests.as_dict(manifests.as_dict(manifests.as_dict(r).get("template")).get("spec")))
+                for role, r in manifests.as_dict(spec.get("pytorchReplicaSpecs")).items()]
+    trainer = manifests.as_dict(spec.get("trainer"))
+    fields = {"command": "command", "args": "args", "env": "env", "resources": "resourcesPerNode"}  # container: trainer
+    container = {"name": "node", "image": trainer.get("image") or "pytorch/pytorch",
+                 **{key: trainer[field] for key, field in fields.items() if trainer.get(field) is not None}}
+    return [("the trainer (its image, command, env and resourcesPerNode)", {"containers": [container]})]

@@ -109,6 +109,23 @@ def _pod_of(node, name):
     return None
 
 
+def sample_trial(spec) -> tuple[dict, list[str]]:
+    """One trial's Job, as Katib would make it with each parameter's first value, and its container's argv."""
+    template = spec.get("trialTemplate") or {}
+    params = {p.get("name"): p for p in spec.get("parameters") or [] if isinstance(p, dict)}
+    sample = {n: ((p.get("feasibleSpace") or {}).get("list") or [(p.get("feasibleSpace") or {}).get("min", "1")])[0]
+              for n, p in params.items()}
+    try:
+        job = katib.substitute(template.get("trialSpec") or {},
+                               [tp for tp in template.get("trialParameters") or [] if tp.get("reference") in sample], sample)
+        argv, _ = tune_trials.command(job, template.get("primaryContainerName", ""))
+    except (TuneError, KeyError, ValueError) as exc:
+        raise CheckFailure(f"The trial template cannot be turned into a trial: {exc}") from None
+    job = copy.deepcopy(job)
+    job.setdefault("metadata", {})["name"] = "trial"
+    return job, argv
+
+
 def katib_words(template: dict) -> list[str]:
     """The primary container's command and args, placeholders still in place ([] if there is none)."""
     try:
@@ -197,16 +214,7 @@ def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
     trial_spec = template.get("trialSpec") or {}
     expect(trial_spec.get("kind") == "Job" and trial_spec.get("apiVersion") == "batch/v1",
            "The trialSpec should be a `batch/v1` `Job`: Katib runs each trial as one.")
-    params = {p.get("name"): p for p in spec.get("parameters") or [] if isinstance(p, dict)}
-    sample = {n: ((p.get("feasibleSpace") or {}).get("list") or [(p.get("feasibleSpace") or {}).get("min", "1")])[0]
-              for n, p in params.items()}
-    try:
-        job = katib.substitute(trial_spec, [tp for tp in template.get("trialParameters") or [] if tp.get("reference") in sample], sample)
-        argv, _ = tune_trials.command(job, template.get("primaryContainerName", ""))
-    except (TuneError, KeyError, ValueError) as exc:
-        raise CheckFailure(f"The trial template cannot be turned into a trial: {exc}") from None
-    job = copy.deepcopy(job)
-    job.setdefault("metadata", {})["name"] = "trial"
+    job, argv = sample_trial(spec)
     found = manifests.core_problems(job) or []
     expect(not found, "The trialSpec is not a valid Job:\n  - " + "\n  - ".join(found))
     scripts = [a for a in argv if a.endswith("train.py")]
@@ -279,7 +287,7 @@ def test_trials_also_record_the_loss(tuned):
 
 @pytest.mark.cluster
 def test_experiment_passes_a_server_side_dry_run(experiment, cluster, namespace):
-    """Does the API server (with Katib's CRD) accept the Experiment in a dry run, as Katib's webhook would?"""
+    """Does the API server (with Katib's CRD) accept the Experiment, as Katib's webhook would, and a trial's Job, in a dry run?"""
     reason = cluster.dry_run(experiment, namespace)
     expect(reason is None, f"The API server refused the Experiment: {reason}. Fix the field it names in "
                               "experiment.yaml and run the check again.")
@@ -287,3 +295,7 @@ def test_experiment_passes_a_server_side_dry_run(experiment, cluster, namespace)
     # on a cluster Katib's validating webhook applies the rules below.
     found = katib.problems(experiment)
     expect(not found, "The API server accepted it in a dry run, but Katib's webhook would refuse it:\n  - " + "\n  - ".join(found[:6]))
+    job, _ = sample_trial(experiment.get("spec") or {})
+    reason = cluster.dry_run(job, namespace)
+    expect(reason is None, f"The API server would refuse every trial's Job (tried with each parameter's first value): "
+                           f"{reason}. Fix that field of the trialSpec.")

@@ -142,7 +142,19 @@ def test_promotion_hands_the_stable_slot_to_the_canary(isvc, promoted):
 
 @pytest.mark.cluster
 def test_both_files_pass_a_server_side_dry_run(lab, cluster, namespace):
-    """Does the API server (with KServe's CRD) accept inferenceservice.yaml and promoted.yaml in a dry run?"""
+    """Does the API server (with KServe's CRD) accept inferenceservice.yaml and promoted.yaml, and their predictors' pods, in a dry run?"""
     for name in ("inferenceservice.yaml", "promoted.yaml"):
-        reason = cluster.dry_run(lab.yaml_doc(name, "InferenceService"), namespace)
+        isvc = lab.yaml_doc(name, "InferenceService")
+        reason = cluster.dry_run(isvc, namespace)
         expect(reason is None, f"The API server refused {name}: {reason}. Fix the field it names and run the check again.")
+        # KServe turns each predictor's model into a container; the pod must meet the API server's own rules.
+        preds = [("predictor", isvcs.predictor(isvc))]
+        preds += [(f"canary {i}", manifests.as_dict(c.get("predictor"))) for i, c in enumerate(isvcs.canaries(isvc))]
+        for where, pred in preds:
+            model = isvcs.model(pred)
+            container = {"name": "kserve-container", "image": "kserve/sklearnserver",
+                         **{k: model[k] for k in ("resources", "env", "args") if model.get(k) is not None}}
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "predictor"}, "spec": {"containers": [container]}}
+            reason = cluster.dry_run(pod, namespace)
+            expect(reason is None, f"The API server would refuse the pods of {name}'s {where}: {reason}. "
+                                   "Fix what it names in its model's resources, env or args.")
