@@ -157,7 +157,7 @@ def admission(cluster, lab, queues, job):
 
 
 def _pending_reason(cluster, ns, owned) -> str:
-    """Kueue's own word on why a Job's workload waits (its QuotaReserved condition), or ''."""
+    """Kueue's own word on why a Job's workload waits (its QuotaReserved condition), or why there is none."""
     items = cluster.resource(KUEUE, "Workload").get(namespace=ns).to_dict().get("items", [])
     found = [condition(w, "QuotaReserved").get("message", "") for w in items if owned(w)]
     return found[0] if found else "no Workload was created for it: check its queue-name label and the LocalQueue"
