@@ -78,3 +78,10 @@ def test_tune_refuses_limits_and_a_workdir_it_cannot_use_before_any_trial(capsys
     err = _refused(capsys, ["tune", EXPERIMENT, "--out", str(tmp_path / "tune"), *args])
     assert says in err, err
     assert not (tmp_path / "tune").exists(), "no trial started"
+
+
+def test_an_empty_target_is_refused_not_read_as_labs():
+    from kflab import targets
+
+    with pytest.raises(targets.TargetError, match="--target is empty"):
+        targets.resolve("")

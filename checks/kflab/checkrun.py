@@ -27,7 +27,7 @@ def pytest_args(labs: list[registry.Lab], target: str | None = None, extra: list
                 parallel: bool = True) -> list[str]:
     files = [str(lab.check_file) for lab in labs if lab.check_file.exists()]
     args = [*files, "-p", "no:cacheprovider", *(parallel_args(len(files)) if parallel else [])]
-    if target:
+    if target is not None:
         # One token: before conftest.py registers --target, pytest's early parse would take a
         # separate value for a test path and load any conftest.py in that folder.
         args.append(f"--target={target}")

@@ -23,6 +23,8 @@ def resolve(target: str | None = None) -> Path:
 
     A submission may be that folder itself or a repository root holding one.
     """
+    if target == "":  # `--target ""`, from a shell variable that was never set: say so rather than check labs/
+        raise TargetError("--target is empty. Give `labs`, `solutions` or a submission folder.")
     target = target or os.environ.get(ENV) or "labs"
     if target == "labs":
         return paths.LABS
