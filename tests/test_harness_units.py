@@ -44,6 +44,14 @@ def test_log_excerpt_starts_at_the_failed_task_and_caps_its_length():
     assert len(short.splitlines()) == 4 and short.rstrip().endswith("FAILURE"), "the last lines are kept"
 
 
+def test_quantities_are_read_as_kubernetes_reads_them():
+    assert manifests.quantity("500m") == manifests.quantity("0.5") and manifests.quantity("1Gi") == 2**30
+    assert manifests.quantity(4) == 4, "a bare number is a quantity"
+    for bad in ("4 Gi", "{{$.inputs.parameters['cpu']}}", "lots", None):
+        assert manifests.quantity(bad) is None, f"{bad!r} is not a quantity the API server accepts"
+    assert manifests.name_of({"metadata": {"name": "x"}}) == "x" and manifests.name_of({"metadata": None}) is None
+
+
 def test_metadata_that_is_not_a_mapping_is_a_sentence():
     assert "metadata is empty" in manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": None})[0]
     assert "not a mapping" in manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": "x"})[0]

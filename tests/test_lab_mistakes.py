@@ -85,13 +85,19 @@ MISTAKES = {
 }
 
 
-@pytest.mark.parametrize("mistake", sorted(MISTAKES))
-def test_a_mistake_fails_its_own_checkpoint_with_a_sentence(tmp_path, mistake):
-    lab_id, file, mutate, check, says = MISTAKES[mistake]
+def _broken(tmp_path, lab_id: str, file: str, mutate) -> registry.Lab:
+    """The lab's solution copied under tmp_path (shaped like labs/), with one file changed by `mutate`."""
     lab = registry.get(lab_id)
     folder = lab.dir(tmp_path)
     shutil.copytree(lab.dir(paths.SOLUTIONS), folder)
     (folder / file).write_text(mutate((folder / file).read_text()))
+    return lab
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_a_mistake_fails_its_own_checkpoint_with_a_sentence(tmp_path, mistake):
+    lab_id, file, mutate, check, says = MISTAKES[mistake]
+    lab = _broken(tmp_path, lab_id, file, mutate)
     only = ["-k", check] if check else []  # the whole lab when the case is only about not crashing
     result = checkrun.collect_results([lab], str(tmp_path), extra=["-m", "offline", *only])
     checks = result["labs"][lab_id]["checks"]
@@ -142,10 +148,7 @@ CLUSTER_MISTAKES = {
 @pytest.mark.parametrize("mistake", sorted(CLUSTER_MISTAKES))
 def test_a_mistake_only_the_api_server_sees_fails_the_cluster_tier_with_a_sentence(tmp_path, cluster, mistake):
     lab_id, file, mutate, check, says = CLUSTER_MISTAKES[mistake]
-    lab = registry.get(lab_id)
-    folder = lab.dir(tmp_path)
-    shutil.copytree(lab.dir(paths.SOLUTIONS), folder)
-    (folder / file).write_text(mutate((folder / file).read_text()))
+    lab = _broken(tmp_path, lab_id, file, mutate)
     before = {ns.metadata.name for ns in cluster.resource("v1", "Namespace").get().items}
     result = checkrun.collect_results([lab], str(tmp_path), extra=["-m", "cluster", "-k", check.split("[")[0]])
     checks = {name.rsplit("::", 1)[-1]: c for name, c in result["labs"][lab_id]["checks"].items()}

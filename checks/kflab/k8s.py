@@ -145,6 +145,14 @@ class Cluster:
             return exc.reason
         return None
 
+    def dry_run_pod(self, spec: dict, namespace: str, name: str = "probe") -> str | None:
+        """dry_run of a Pod with this spec: how a pod template inside a custom resource fares as the pod it becomes.
+
+        CRDs check only the shape of their pod parts; the API server's own rules (a request above its
+        limit, a restartPolicy a Job refuses) apply once an operator makes the pod.
+        """
+        return self.dry_run({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}, namespace)
+
     def into_namespace(self, obj: dict, namespace: str, move_subjects: bool = True) -> dict:
         """A copy of `obj` placed in `namespace` (and its ServiceAccount subjects with it, unless told not to:
         a binding to another namespace's ServiceAccount, such as KFP's kubeflow/pipeline-runner, keeps it)."""
@@ -163,8 +171,9 @@ class Cluster:
         namespace, collide with the next run, and could grant something to everyone on the cluster.
         """
         from kflab.failures import fail
+        from kflab.manifests import name_of
 
-        wide = [f"{d.get('kind')} {(d.get('metadata') or {}).get('name')}" for d in docs
+        wide = [f"{d.get('kind')} {name_of(d)}" for d in docs
                 if d.get("kind") not in renamed and not self.resource(d["apiVersion"], d["kind"]).namespaced]
         if wide:
             fail(f"{file} holds {', '.join(wide)}, which {'is' if len(wide) == 1 else 'are'} cluster-wide: the checks make "

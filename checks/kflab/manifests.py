@@ -135,6 +135,23 @@ def as_dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def name_of(doc) -> str | None:
+    """metadata.name of a manifest, or None when it has none (or no metadata mapping)."""
+    return as_dict(doc.get("metadata")).get("name") if isinstance(doc, dict) else None
+
+
+def quantity(value):
+    """A Kubernetes quantity ("500m", "2Gi", 4) as a Decimal, by the Kubernetes client's own parser; None if it is not one."""
+    from kubernetes.utils.quantity import parse_quantity
+
+    if isinstance(value, str) and any(c.isspace() for c in value):  # the client tolerates "4 Gi"; the API server does not
+        return None
+    try:
+        return parse_quantity(value)
+    except (ValueError, TypeError, ArithmeticError):
+        return None
+
+
 def first_problem(docs: list) -> str | None:
     """The first schema problem among a file's documents, as "Kind name: problem", or None.
 
@@ -145,8 +162,7 @@ def first_problem(docs: list) -> str | None:
         found = problems(doc)
         if found:
             kind = doc.get("kind", "object") if isinstance(doc, dict) else "object"
-            name = as_dict(doc.get("metadata")).get("name") if isinstance(doc, dict) else None
-            return f"{kind} {name or '(no name)'}: {found[0]}"
+            return f"{kind} {name_of(doc) or '(no name)'}: {found[0]}"
     return None
 
 

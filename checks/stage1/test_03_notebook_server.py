@@ -121,9 +121,8 @@ def test_server_accepts_every_object_in_a_dry_run(objects, cluster, namespace):
         if reason:
             refusals.append(f"the {kind}: {reason}")
     # The Notebook's CRD checks the template's shape only; the pod it becomes meets the API server's own rules.
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "notebook-pod"},
-           "spec": as_dict(as_dict(as_dict(objects["Notebook"].get("spec")).get("template")).get("spec"))}
-    reason = cluster.dry_run(pod, namespace)
+    template = as_dict(as_dict(as_dict(objects["Notebook"].get("spec")).get("template")).get("spec"))
+    reason = cluster.dry_run_pod(template, namespace, "notebook-pod")
     if reason:
         refusals.append(f"the Notebook's pod template (as the pod the controller makes from it): {reason}")
     expect(not refusals, "The API server refused " + "; ".join(refusals) + ". Fix what it names.")
@@ -136,14 +135,13 @@ def test_api_server_refuses_a_privileged_pod_in_the_namespace(objects, cluster):
     ns = cluster.new_namespace("kflab-1-3-pss", labels={k: str(v) for k, v in labels.items()})
     try:
         def pod(privileged: bool) -> dict:
-            container = {"name": "main", "image": "busybox:1.36", "securityContext": {"privileged": privileged}}
-            return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"}, "spec": {"containers": [container]}}
+            return {"containers": [{"name": "main", "image": "busybox:1.36", "securityContext": {"privileged": privileged}}]}
 
-        refused = cluster.dry_run(pod(True), ns)
+        refused = cluster.dry_run_pod(pod(True), ns)
         expect(refused and "PodSecurity" in refused,
                "The API server admitted a privileged pod in a namespace with your labels. Label the namespace "
                f"`{POD_SECURITY}: baseline`, so Pod Security admission refuses it.")
-        plain = cluster.dry_run(pod(False), ns)
+        plain = cluster.dry_run_pod(pod(False), ns)
         expect(plain is None, f"The API server refused even a plain pod in a namespace with your labels: {plain}. "
                               "Use the level `baseline`, which such pods pass.")
     finally:

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from kflab import manifests
 from kflab.failures import expect
 from kflab.kfp_ir import PipelineIR
 
@@ -11,8 +12,6 @@ ARTIFACT_STORE = "minio://mlpipeline/v2/artifacts"
 SECRET_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 # s3-credentials holds the object store's keys under the names of KFP's own mlpipeline-minio-artifact Secret.
 SECRET_KEYS = {"AWS_ACCESS_KEY_ID": "accesskey", "AWS_SECRET_ACCESS_KEY": "secretkey"}
-QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?|\.[0-9]+)([A-Za-z]*)")
-UNITS = {"": 1, "m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +25,18 @@ def _task(ir, name):
     return ir.tasks()[name]
 
 
-def _quantity(text: str, what: str) -> float:
+def _quantity(text: str, what: str):
     """A Kubernetes quantity as a number, or a sentence when it is a placeholder or not a quantity."""
     text = str(text)
     expect("{{" not in text,
            f"train-forest's {what} is a pipeline parameter (`{text}`), so it is not fixed until a run starts and "
            "cannot be compared with the other bound. The lab asks for fixed amounts: pass a literal such as "
            "`.set_cpu_request(\"1\")` or `.set_memory_limit(\"4Gi\")`.")
-    match = QUANTITY.fullmatch(text)
-    expect(match and match.group(2) in UNITS,
+    value = manifests.quantity(text)
+    expect(value is not None,
            f"train-forest's {what} `{text}` is not a Kubernetes quantity. Write it as a number with an optional unit, "
            "such as \"1\", \"500m\" or \"2Gi\".")
-    return float(match.group(1)) * UNITS[match.group(2)]
+    return value
 
 
 def test_train_task_requests_and_limits_cpu_and_memory(ir):

@@ -150,8 +150,7 @@ def test_manifest_passes_a_server_side_dry_run(kind, trainjob, pytorchjob, clust
                               "and run the check again.")
     # The CRDs check only the shape of the pod parts; the pods the operator makes must meet the API server's rules.
     for where, spec in training_pods(kind, obj):
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "training-pod"}, "spec": spec}
-        reason = cluster.dry_run(pod, namespace)
+        reason = cluster.dry_run_pod(spec, namespace, "training-pod")
         expect(reason is None, f"The API server would refuse the pods of {where} in {kind.lower()}.yaml: {reason}. "
                                "Fix what it names (a request above its limit, for example).")
 

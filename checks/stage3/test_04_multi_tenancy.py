@@ -3,7 +3,7 @@
 import pytest
 
 from kflab import manifests
-from kflab.manifests import as_dict, as_list
+from kflab.manifests import as_dict, as_list, name_of, quantity
 from kflab.failures import expect, fail
 from kflab.k8s import ApiRefusal
 
@@ -41,23 +41,10 @@ def docs(lab):
     return lab.yaml_docs("tenancy.yaml")
 
 
-def _name(doc) -> str | None:
-    return as_dict(doc.get("metadata")).get("name")
-
-
 def _rules(docs, role: str | None = None) -> list[tuple[str, dict]]:
     """(role name, rule) for every rule of every Role, or of one Role."""
-    return [(_name(d), as_dict(r)) for d in docs if d.get("kind") == "Role" and role in (None, _name(d))
+    return [(name_of(d), as_dict(r)) for d in docs if d.get("kind") == "Role" and role in (None, name_of(d))
             for r in as_list(d.get("rules"))]
-
-
-def _quantity(value):
-    from kubernetes.utils.quantity import parse_quantity
-
-    try:
-        return parse_quantity(value)
-    except (ValueError, TypeError):
-        return None
 
 
 def _pod(name, cpu=None, gpus=0):
@@ -80,7 +67,7 @@ def tenant(cluster, namespace, docs):
         cluster.apply_all(docs, namespace, file="tenancy.yaml")
     except ApiRefusal as exc:
         fail(f"The API server refused tenancy.yaml: {exc.reason}. Fix that object and run the check again.")
-    quotas = [_name(d) for d in docs if d.get("kind") == "ResourceQuota"]
+    quotas = [name_of(d) for d in docs if d.get("kind") == "ResourceQuota"]
     for name in quotas:  # quota admission needs the controller to have computed status.used
         cluster.wait("v1", "ResourceQuota", name, namespace, predicate=lambda o: (o.get("status") or {}).get("used") is not None)
     return namespace
@@ -88,12 +75,12 @@ def tenant(cluster, namespace, docs):
 
 def test_file_holds_valid_rbac_quota_and_limit_range_objects(docs):
     """Does tenancy.yaml hold the three Roles, their bindings, the ServiceAccount, the quota and the LimitRange, all valid?"""
-    have = {(d.get("kind"), _name(d)) for d in docs}
+    have = {(d.get("kind"), name_of(d)) for d in docs}
     missing = sorted(f"{k} {n}" for k, n in NEEDED - have)
     expect(not missing, f"tenancy.yaml lacks {', '.join(missing)}. Add them as the lab page describes.")
     for doc in docs:
         problems = manifests.problems(doc) or manifests.subject_problems(doc)
-        expect(not problems, f"{doc['kind']} {_name(doc) or '(no name)'}: {problems[0] if problems else ''}.")
+        expect(not problems, f"{doc['kind']} {name_of(doc) or '(no name)'}: {problems[0] if problems else ''}.")
 
 
 def test_roles_grant_no_wildcards(docs):
@@ -124,7 +111,7 @@ def test_quota_caps_gpus_pods_and_training_jobs(docs):
     hard = next((as_dict(as_dict(d.get("spec")).get("hard")) for d in docs if d.get("kind") == "ResourceQuota"), {})
     missing = [k for k in QUOTA if k not in hard]
     expect(not missing, f"The quota does not cap {', '.join(missing)}. Add them under spec.hard.")
-    wrong = [f"{k} is {hard[k]!r}, not {v}" for k, v in QUOTA.items() if _quantity(hard[k]) != v]
+    wrong = [f"{k} is {hard[k]!r}, not {v}" for k, v in QUOTA.items() if quantity(hard[k]) != v]
     expect(not wrong, f"The quota's caps differ from the team's budget: {'; '.join(wrong)}. Set them as the quota's TODO says (4 GPUs, 20 pods, 5 PyTorchJobs).")
 
 
@@ -135,7 +122,7 @@ def test_limit_range_defaults_container_requests(docs):
                    "Add `team-a-defaults` with a `type: Container` entry and its defaultRequest.")
     items = [as_dict(i) for i in as_list(as_dict(ranges[0].get("spec")).get("limits"))]
     got = next((as_dict(i.get("defaultRequest")) for i in items if i.get("type") == "Container"), {})
-    wrong = [f"{k} {got.get(k, 'unset')}" for k, v in DEFAULT_REQUEST.items() if _quantity(got.get(k)) != _quantity(v)]
+    wrong = [f"{k} {got.get(k, 'unset')}" for k, v in DEFAULT_REQUEST.items() if quantity(got.get(k)) != quantity(v)]
     expect(not wrong, f"The LimitRange's Container defaultRequest has {', '.join(wrong)}; the page asks for "
                       "cpu 500m and memory 1Gi, so the quota can count pods that state nothing.")
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from kflab import manifests
-from kflab.manifests import as_dict, as_list
+from kflab.manifests import as_dict, as_list, name_of
 from kflab.controlplane.cluster_setup import GPU_TAINT  # the taint GPU node pools carry (the kwok GPU node too)
 from kflab.failures import expect
 from kflab.k8s import ApiRefusal, condition, unique_names
@@ -31,12 +31,8 @@ def _of(docs, kind):
     return [d for d in docs if d.get("kind") == kind]
 
 
-def _name(obj) -> str | None:
-    return as_dict(obj.get("metadata")).get("name")
-
-
 def _names(docs, kind) -> set[str]:
-    return {str(n) for n in map(_name, _of(docs, kind)) if n}
+    return {str(n) for n in map(name_of, _of(docs, kind)) if n}
 
 
 def _gpu_flavor(queues):
@@ -68,7 +64,7 @@ def test_files_hold_valid_kueue_objects_and_a_job(queues, job):
         expect(_of(queues, kind), f"queues.yaml holds no {kind}. Add one as the lab page shows.")
     for doc in [*queues, job]:
         problems = manifests.problems(doc)
-        expect(not problems, f"{doc['kind']} {_name(doc) or '(no name)'}: {problems[0] if problems else ''}.")
+        expect(not problems, f"{doc['kind']} {name_of(doc) or '(no name)'}: {problems[0] if problems else ''}.")
 
 
 def test_cluster_queue_gives_gpus_their_own_flavor(queues):
@@ -76,7 +72,7 @@ def test_cluster_queue_gives_gpus_their_own_flavor(queues):
     cq, flavor, quota = _gpu_flavor(queues)
     expect(cq is not None, "No ClusterQueue resource group covers nvidia.com/gpu. Add one with a GPU flavor and a nominalQuota.")
     expect(str(quota) == "4", f"The GPU flavor's nominalQuota is {quota}; the team's share is 4 GPUs.")
-    spec = next((as_dict(f.get("spec")) for f in _of(queues, "ResourceFlavor") if _name(f) == flavor), None)
+    spec = next((as_dict(f.get("spec")) for f in _of(queues, "ResourceFlavor") if name_of(f) == flavor), None)
     expect(spec is not None, f"The ClusterQueue names flavor {flavor!r}, but no ResourceFlavor of that name exists.")
     expect(as_dict(spec.get("nodeLabels")).get(GPU_LABEL) == "true",
            f"ResourceFlavor {flavor} does not select GPU nodes. Give it nodeLabels {{{GPU_LABEL}: \"true\"}}.")
@@ -95,7 +91,7 @@ def test_local_queue_feeds_the_cluster_queue(queues):
     lqs = _of(queues, "LocalQueue")
     expect(lqs, "queues.yaml has no LocalQueue. Users submit to a LocalQueue in their namespace; add one.")
     target = as_dict(lqs[0].get("spec")).get("clusterQueue")
-    expect(target in names, f"LocalQueue {_name(lqs[0])} points at {target!r}, not at a ClusterQueue in the file ({sorted(names)}).")
+    expect(target in names, f"LocalQueue {name_of(lqs[0])} points at {target!r}, not at a ClusterQueue in the file ({sorted(names)}).")
 
 
 def test_job_is_queued_suspended_with_a_priority_and_gpu_limits(queues, job):

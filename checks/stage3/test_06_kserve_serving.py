@@ -154,7 +154,6 @@ def test_both_files_pass_a_server_side_dry_run(lab, cluster, namespace):
             model = isvcs.model(pred)
             container = {"name": "kserve-container", "image": "kserve/sklearnserver",
                          **{k: model[k] for k in ("resources", "env", "args") if model.get(k) is not None}}
-            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "predictor"}, "spec": {"containers": [container]}}
-            reason = cluster.dry_run(pod, namespace)
+            reason = cluster.dry_run_pod({"containers": [container]}, namespace, "predictor")
             expect(reason is None, f"The API server would refuse the pods of {name}'s {where}: {reason}. "
                                    "Fix what it names in its model's resources, env or args.")
