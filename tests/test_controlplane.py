@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -14,7 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "checks"))
 
 from kflab.controlplane import __main__ as cli  # noqa: E402
-from kflab.controlplane import certs, cluster_setup, gomod, kserve, kueue, procs  # noqa: E402
+from kflab.controlplane import certs, cluster_setup, gomod, kserve, kueue, objectstore, procs, run  # noqa: E402
+from kflab.controlplane.layout import PORTS, Layout  # noqa: E402
 
 K8S_GOMOD = """\
 // This is a generated file. Do not edit directly.
@@ -316,3 +318,30 @@ patches:
 def test_conversion_patch_sends_reviews_to_kueue_on_localhost():
     webhook = kueue.conversion_patch(b"PEM", 19443)["spec"]["conversion"]["webhook"]
     assert webhook["clientConfig"]["url"] == "https://127.0.0.1:19443/convert"
+
+
+def test_no_two_listeners_share_a_port_counting_seaweedfs_grpc_ports():
+    # Each SeaweedFS server also listens on its port + 10000 for gRPC.
+    ports = list(PORTS.values()) + [p + 10000 for name, p in PORTS.items() if name.startswith("seaweedfs-")]
+    assert len(ports) == len(set(ports)), f"two components would listen on one port: {sorted(ports)}"
+
+
+def test_seaweedfs_runs_as_kfp_runs_it_but_on_loopback_and_without_telemetry(tmp_path):
+    flags = objectstore.argv_tail(Layout(tmp_path))
+    assert flags[0] == "server" and {"-s3", "-filer", "-master.volumePreallocate=false"} <= set(flags)
+    assert {"-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"} <= set(flags), \
+        "the object store must listen on loopback only and never report to SeaweedFS's telemetry server"
+    assert f"-s3.port={PORTS['seaweedfs-s3']}" in flags and f"-dir={tmp_path / 'seaweedfs'}" in flags
+    assert {"-s3.port.iceberg=0", "-s3.port.lance=0"} <= set(flags), "extra listeners on default ports could collide"
+
+
+def test_the_secret_holds_the_keys_lab_1_2_reads_under_kfps_names():
+    data = objectstore.secret()
+    assert data["metadata"] == {"name": "mlpipeline-minio-artifact", "namespace": "kubeflow"}
+    assert set(data["stringData"]) == {"accesskey", "secretkey"}
+
+
+def test_env_exports_the_kubeconfig_and_the_object_store_endpoint():
+    out = subprocess.run(["bash", "-c", f"eval {shlex.quote(run.env())}; echo $KFLAB_S3_ENDPOINT; echo $KUBECONFIG"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == f"http://127.0.0.1:{PORTS['seaweedfs-s3']}" and out[1].endswith("kubeconfig")

@@ -56,7 +56,8 @@ def versions_table() -> str:
     for name, comp in pins["components"].items():
         shown = ", ".join(f"{k} {v}" for k, v in comp.items() if k in ("version", "sdk", "backend"))
         rows.append(f"| {name} | {shown} |")
-    rows.append(f"| CI control plane | Kubernetes {pins['controlplane']['kubernetes']}, kwok {pins['controlplane']['kwok']} |")
+    cp = pins["controlplane"]
+    rows.append(f"| CI control plane | Kubernetes {cp['kubernetes']}, kwok {cp['kwok']}, SeaweedFS {cp['seaweedfs']} |")
     return "\n".join(rows)
 
 

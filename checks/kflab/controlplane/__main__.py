@@ -16,12 +16,13 @@ from kflab.controlplane.layout import layout
 from kflab.upstream import FetchError
 
 HELP = {
-    "build": "build kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok and Kueue "
-             "from Go modules into the cache (reuses what is there)",
+    "build": "build kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok, Kueue, KServe's "
+             "webhooks and SeaweedFS from Go modules into the cache (reuses what is there)",
     "up": "start the control plane on 127.0.0.1 and wait until it is ready (safe to run twice)",
     "down": "stop exactly the processes that `up` started",
     "status": "show each component's state and whether the API answers; exit 1 if one has died",
-    "env": 'print `export KUBECONFIG=...`; use as: eval "$(scripts/controlplane env)"',
+    "env": 'print `export KUBECONFIG=...` and the object store\'s KFLAB_S3_ENDPOINT; '
+           'use as: eval "$(scripts/controlplane env)"',
 }
 
 

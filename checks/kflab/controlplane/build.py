@@ -23,6 +23,7 @@ from kflab.versions import component, pins
 
 K8S_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KSERVE_WEBHOOK = Path(__file__).with_name("kserve_webhook.go")
+SEAWEEDFS = "github.com/seaweedfs/seaweedfs"  # KFP's object store; `weed` is its one binary
 
 
 class BuildError(RuntimeError):
@@ -34,7 +35,7 @@ def versions() -> dict[str, str]:
     # The webhook server is our own source on KServe's module: a change to either rebuilds it.
     source = hashlib.sha256(KSERVE_WEBHOOK.read_bytes()).hexdigest()[:10]
     return {"kubernetes": cp["kubernetes"], "kwok": cp["kwok"], "kueue": component("kueue")["version"],
-            "kserve-webhook": f"{component('kserve')['version']}-{source}"}
+            "kserve-webhook": f"{component('kserve')['version']}-{source}", "seaweedfs": cp["seaweedfs"]}
 
 
 def folders() -> dict[str, Path]:
@@ -50,6 +51,7 @@ def binaries() -> dict[str, Path]:
     out["kwok"] = f["kwok"] / "bin" / "kwok"
     out["kueue"] = f["kueue"] / "bin" / "kueue"
     out["kserve-webhook"] = f["kserve-webhook"] / "bin" / "kserve-webhook"
+    out["seaweedfs"] = f["seaweedfs"] / "bin" / "weed"
     return out
 
 
@@ -194,5 +196,6 @@ def build() -> dict[str, Path]:
     build_tool("sigs.k8s.io/kueue", "cmd/kueue", v["kueue"], f["kueue"], f["kueue"] / "build.log",
                f"-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion={v['kueue']}")
     build_kserve_webhook(f["kserve-webhook"], f["kserve-webhook"] / "build.log")
+    build_tool(SEAWEEDFS, "weed", v["seaweedfs"], f["seaweedfs"], f["seaweedfs"] / "build.log", "-s -w")
     log(f"built in {time.monotonic() - start:.0f} s total")
     return binaries()

@@ -23,9 +23,15 @@ PORTS = {
     "kueue-health": 18081,
     "kueue-metrics": 18443,
     "kserve-webhook": 19444,
+    # SeaweedFS: each server also listens on its port + 10000 for gRPC.
+    "seaweedfs-master": 17333,
+    "seaweedfs-volume": 17080,
+    "seaweedfs-filer": 17888,
+    "seaweedfs-s3": 17833,
 }
 # The order in which `up` starts components; `down` stops them in reverse.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kueue", "kserve-webhook")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kueue", "kserve-webhook",
+              "seaweedfs")
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,13 @@ class Layout:
     def kueue_dir(self) -> Path:
         return self.root / "kueue"
 
+    @property
+    def seaweedfs_dir(self) -> Path:
+        """SeaweedFS's volumes and metadata (the object store's data)."""
+        return self.root / "seaweedfs"
+
     def mkdirs(self) -> None:
-        for sub in ("run", "logs", "kubeconfigs", "kueue"):
+        for sub in ("run", "logs", "kubeconfigs", "kueue", "seaweedfs"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.etcd_data.mkdir(mode=0o700, exist_ok=True)
 

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 
-from kflab.controlplane import build, certs, cluster_setup, kserve, kueue, procs
+from kflab.controlplane import build, certs, cluster_setup, kserve, kueue, objectstore, procs
 from kflab.controlplane.api import Api, WaitTimeout, wait_for
 from kflab.controlplane.layout import COMPONENTS, HOST, PORTS, Layout, layout, server
 
@@ -73,6 +73,7 @@ def argv(name: str, lay: Layout) -> list[str]:
         "kueue": [f"--config={lay.kueue_dir / 'config.yaml'}", f"--kubeconfig={kubeconfig}"],
         "kserve-webhook": [f"--addr={h}:{p['kserve-webhook']}", f"--cert={pki / 'kserve-webhook.crt'}",
                            f"--key={pki / 'kserve-webhook.key'}", f"--kubeconfig={lay.kubeconfig_for('kserve')}"],
+        "seaweedfs": objectstore.argv_tail(lay),
     }
     return [str(bins[name]), *table[name]]
 
@@ -189,6 +190,12 @@ def up(timeout_s: float = 120) -> Api:
     log(f"KServe's webhooks registered: {', '.join(kserve.apply(api, lay))}")
     wait_component(lay, "kserve-webhook", lambda: kserve.webhook_answers(api), timeout_s,
                    "KServe's webhooks to answer the apiserver (a dry-run InferenceService)")
+    ensure_started(lay, "seaweedfs")
+    wait_component(lay, "seaweedfs", objectstore.answers, timeout_s, "SeaweedFS's S3 gateway /status")
+    if made := objectstore.configure(api):
+        log(f"object store (KFP's, SeaweedFS): {', '.join(made)}")
+    wait_component(lay, "seaweedfs", objectstore.ready, timeout_s,
+                   f"the bucket {objectstore.BUCKET} and S3 signature checks on SeaweedFS")
     log(f"control plane ready in {time.monotonic() - start:.0f} s; "
         f'now run: eval "$(scripts/controlplane env)"')
     return api
@@ -223,7 +230,8 @@ def status() -> int:
 
 
 def env() -> str:
-    return f"export KUBECONFIG={shlex.quote(str(layout().kubeconfig))}"
+    return (f"export KUBECONFIG={shlex.quote(str(layout().kubeconfig))}\n"
+            f"export KFLAB_S3_ENDPOINT={shlex.quote(objectstore.endpoint())}")
 
 
 def print_error(exc: Exception | str) -> None:
