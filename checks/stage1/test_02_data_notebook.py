@@ -19,7 +19,7 @@ SCHEMA = {"trip_id": "int64", "pickup_time": "timestamp", "distance_km": "double
 NO_ENDPOINT = (
     "no S3 endpoint for the pipelines' object store. On your Kind cluster run "
     "`kubectl port-forward -n kubeflow svc/minio-service 9000:9000` and set KFLAB_S3_ENDPOINT=http://localhost:9000 "
-    "(Kind only: CI's control plane has no object store)."
+    "(CI's control plane runs one too: `eval \"$(scripts/controlplane env)\"` sets it)."
 )
 
 
@@ -156,7 +156,14 @@ def test_parquet_lands_in_the_mlpipeline_bucket(lab, lab_tmp, request):
     prefix = f"mlpipeline/kflab-checks/lab-1-2-{uuid.uuid4().hex[:8]}"
     fs = s3fs.S3FileSystem(endpoint_url=endpoint, key=keys.get("AWS_ACCESS_KEY_ID"), secret=keys.get("AWS_SECRET_ACCESS_KEY"))
     try:
-        run(lab, lab_tmp / "run-s3", f"s3://{prefix}", {"KFLAB_S3_ENDPOINT": endpoint, **keys})
+        try:
+            run(lab, lab_tmp / "run-s3", f"s3://{prefix}", {"KFLAB_S3_ENDPOINT": endpoint, **keys})
+        except CheckFailure as exc:
+            # Most often a path handed to pandas, open() or savefig(): fine on a local folder, wrong on S3.
+            first, _, rest = str(exc).partition("\n")
+            raise CheckFailure(f"With OUTPUT_URL=s3://{prefix}: {first} On S3, `root` is `bucket/prefix`, not a "
+                               "folder of this machine: write every output through `fs.open(...)`, never with a "
+                               "path given to pandas, open() or savefig()." + (f"\n{rest}" if rest else "")) from None
         expect(fs.exists(f"{prefix}/{PARQUET}"),
                f"The notebook ran with OUTPUT_URL=s3://{prefix}, but s3://{prefix}/{PARQUET} does not exist. "
                "Write through `fs.open(...)` from `fsspec.core.url_to_fs(OUTPUT_URL, **STORAGE)`, not to a local path.")
