@@ -4,7 +4,10 @@ A page marks a block it promises will work with `<!-- kflab:runs LAB [cluster] -
 on the line before the fence. The block runs with bash in a copy of that lab's
 solution folder (a leading `cd labs/...` must name that folder), with the venv's
 tools on PATH; a `cluster` block runs against the current cluster, in a namespace
-of its own that replaces the page's. A comment at the end of a line is checked
+of its own that replaces the page's; what it makes with `kubectl create` in another
+namespace is deleted after it, and a Secret it makes must hold no empty value (a
+key copied from a Secret that lacks it arrives empty, without an error). A line
+ending in a backslash continues on the next. A comment at the end of a line is checked
 where it states a result:
   `# yes` / `# no`          the command prints exactly that (kubectl auth can-i);
   `# NAME about X`          the last `NAME=value` it prints is within 0.03 of X.
@@ -13,6 +16,7 @@ where it states a result:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -29,6 +33,7 @@ MARKER = re.compile(r"^( *)<!-- kflab:runs (\d+\.\d+)( cluster)? -->\n(?:[ \t]*\
 ABOUT = re.compile(r"#\s*(\w+) about ([\d.]+)\s*$")
 ANSWER = re.compile(r"#\s*(yes|no)\s*$")
 NAMESPACE = re.compile(r"((?:-n|namespace) )team-a\b(?!-)")
+CREATED = re.compile(r"kubectl create (\w+) (?:generic |tls |docker-registry )?(\S+) -n (\S+)")
 
 
 @dataclasses.dataclass
@@ -50,7 +55,9 @@ def blocks() -> list[Block]:
         text = page.read_text(encoding="utf-8")
         for m in MARKER.finditer(text):
             indent = m.group(1)
-            lines = [ln.removeprefix(indent) for ln in m.group(4).splitlines() if ln.strip()]
+            # A line ending in a backslash continues on the next, as in bash.
+            joined = re.sub(r"\\\n\s*", "", m.group(4))
+            lines = [ln.removeprefix(indent) for ln in joined.splitlines() if ln.strip()]
             found.append(Block(str(page.relative_to(paths.DOCS)), text.count("\n", 0, m.start()) + 1,
                                m.group(2), bool(m.group(3)), lines))
     return found
@@ -116,7 +123,7 @@ def test_the_commands_on_the_page_run_as_written(tmp_path, block, cluster_namesp
     folder, lines = _workdir(tmp_path, block)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "KFLAB_STATE": str(tmp_path / "state")}  # kflab tune's results stay out of the checkout's .kflab
-    applied = []
+    applied, created = [], []
     try:
         for line in lines:
             command = NAMESPACE.sub(rf"\g<1>{cluster_namespace}", line) if cluster_namespace else line
@@ -126,7 +133,17 @@ def test_the_commands_on_the_page_run_as_written(tmp_path, block, cluster_namesp
                 f"{block.id}: `{line}` failed ({done.returncode}):\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
             _check_stated_result(block, line, done.stdout)
             applied += re.findall(r"apply .*-f (\S+)", command)
+            created += CREATED.findall(command)
+        for kind, name, namespace in created:
+            if kind == "secret":  # a key copied from a Secret that lacks it arrives empty, without an error
+                data = subprocess.run(["kubectl", "get", "secret", name, "-n", namespace, "-o", "jsonpath={.data}"],
+                                      env=env, capture_output=True, text=True).stdout
+                empty = sorted(k for k, v in json.loads(data or "{}").items() if not v)
+                assert data and not empty, f"{block.id}: the Secret {name} it creates has empty values: {empty or 'all'}"
     finally:
+        for kind, name, namespace in created:  # objects made in an existing namespace such as kubeflow
+            subprocess.run(["kubectl", "delete", kind, name, "-n", namespace, "--ignore-not-found"], env=env,
+                           capture_output=True)
         for file in reversed(applied):  # the cluster-wide objects of the files (their namespace goes with the fixture)
             subprocess.run(["kubectl", "delete", "-f", file, "--ignore-not-found", "--wait=false"], cwd=folder,
                            env=env, capture_output=True)
