@@ -6,8 +6,8 @@ Check your work with `kflab check 2.1`; run it yourself with `python components.
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
-# An image that already has pandas and scikit-learn, pinned by tag, so a cluster
-# run needs no pip install. Locally, kfp.local runs the code in your environment.
+# An image that already has pandas and scikit-learn, pinned by tag, so a cluster run
+# installs neither (only KFP's own kfp package). Locally, kfp.local runs the code in your environment.
 IMAGE = "ghcr.io/kubeflow/kubeflow/notebook-servers/jupyter-scipy:v1.10.0"
 
 

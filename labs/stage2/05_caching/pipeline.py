@@ -65,8 +65,9 @@ def score(test: Input[Dataset], model: Input[Model], metrics: Output[Metrics]):
 def cached_pipeline(c: float = 1.0):
     data = load_wine()
     parts = split(data=data.outputs["data"])
-    # TODO: a timestamp in a task's inputs changes every run, so the task (and all
-    #       that follows it) can never be cached. Stop passing `started_at`.
+    # TODO: this timestamp is taken when the pipeline is defined, so it changes with every
+    #       new process (each compile or submit), and the task (and all that follows it) is
+    #       never cached across them. Stop passing `started_at`.
     model = fit(train=parts.outputs["train"], c=c, started_at=datetime.now().isoformat())
     score(test=parts.outputs["test"], model=model.outputs["model"])
 
