@@ -345,3 +345,9 @@ def test_env_exports_the_kubeconfig_and_the_object_store_endpoint():
     out = subprocess.run(["bash", "-c", f"eval {shlex.quote(run.env())}; echo $KFLAB_S3_ENDPOINT; echo $KUBECONFIG"],
                          capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == f"http://127.0.0.1:{PORTS['seaweedfs-s3']}" and out[1].endswith("kubeconfig")
+
+
+def test_kserve_reads_s3_keys_under_the_names_its_configmap_gives():
+    cfg = kserve.s3_credentials_config()
+    assert (cfg["s3AccessKeyIDName"], cfg["s3SecretAccessKeyName"]) == ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), (
+        "lab 3.6's page puts the keys in its Secret under AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; KServe's ConfigMap changed")

@@ -59,10 +59,13 @@ def environment() -> dict:
             "OMP_NUM_THREADS": "1"}
 
 
-def initialize(storage_uri: str, model_dir: Path) -> None:
-    """Run KServe's storage initializer as the init container does; CheckFailure with its log if it fails."""
+def initialize(storage_uri: str, model_dir: Path, env: dict | None = None) -> None:
+    """Run KServe's storage initializer as the init container does; CheckFailure with its log if it fails.
+
+    `env` adds what KServe's controller would set in the container, such as S3 keys and endpoint.
+    """
     script = ensure() / "python" / "storage-initializer" / "scripts" / "initializer-entrypoint"
-    proc = subprocess.run([sys.executable, str(script), storage_uri, str(model_dir)], env=environment(),
+    proc = subprocess.run([sys.executable, str(script), storage_uri, str(model_dir)], env={**environment(), **(env or {})},
                           capture_output=True, text=True, timeout=INIT_TIMEOUT_S)
     if proc.returncode != 0:
         raise CheckFailure(f"KServe's storage initializer could not fetch {storage_uri}: {_error(proc.stdout + proc.stderr)}\n"

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
+import urllib.request
 
 import yaml
 
@@ -94,3 +96,22 @@ def webhook_answers(api) -> bool:
     except ApiError as exc:
         return "canary is only supported in Standard deployment mode" in str(exc)
     return False
+
+
+def s3_credentials_config() -> dict:
+    """The `s3` part of KServe's `credentials` setting (which Secret keys hold the AWS keys, and defaults)."""
+    return json.loads(configmap()["data"]["credentials"])["s3"]
+
+
+def s3_secret_envs(secret: dict, lay: Layout) -> list[dict]:
+    """The environment KServe's controller gives a predictor's storage initializer for this S3 Secret.
+
+    Asks kserve_webhook.go, which runs KServe's own credential builder (`s3.BuildSecretEnvs`)
+    with the `s3` settings of KServe's ConfigMap.
+    """
+    ctx = ssl.create_default_context(cafile=str(lay.pki / "ca.crt"))
+    body = json.dumps({"secret": secret, "s3Config": s3_credentials_config()}).encode()
+    req = urllib.request.Request(f"https://{HOST}:{PORTS['kserve-webhook']}/s3-secret-envs", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        return json.loads(resp.read())
