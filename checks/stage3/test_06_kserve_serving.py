@@ -106,8 +106,8 @@ def test_canary_passes_kserves_admission_rules(isvc):
     expect(not found, "KServe would refuse this InferenceService:\n  - " + "\n  - ".join(found))
 
 
-def test_v2_takes_30_percent_of_the_traffic_beside_v1(isvc):
-    """Does a canary named v2 serve the v2 model with 30% of the traffic while the stable v1 keeps the rest?"""
+def test_v2_is_a_canary_with_a_30_percent_share_beside_v1(isvc):
+    """Does a canary named v2 serve the v2 model with trafficPercent 30 beside the stable v1?"""
     stable, entries = isvcs.predictor(isvc), isvcs.canaries(isvc)
     expect(stable.get("name") == "v1" and isvcs.model(stable).get("storageUri", "").endswith("/v1"),
            f"The stable predictor should be named v1 and serve .../v1 (it is {stable.get('name')!r}, serving "
@@ -118,8 +118,8 @@ def test_v2_takes_30_percent_of_the_traffic_beside_v1(isvc):
            f"The canary should be named v2 and serve .../v2 (it is {pred.get('name')!r}, serving "
            f"{isvcs.model(pred).get('storageUri')!r}).")
     expect(entries[0].get("trafficPercent") == CANARY_SHARE,
-           f"The canary gets trafficPercent {entries[0].get('trafficPercent')!r}; the tutorial's test sends "
-           f"{CANARY_SHARE}% to v2, and v1 keeps the rest without being told.")
+           f"The canary gets trafficPercent {entries[0].get('trafficPercent')!r}; the tutorial's test gives v2 "
+           f"{CANARY_SHARE}% (in Standard mode that sizes v2's pods), and v1 keeps the rest without being told.")
 
 
 def test_promotion_hands_the_stable_slot_to_the_canary(isvc, promoted):
