@@ -35,8 +35,7 @@ def store(cluster):
     endpoint = os.environ.get("KFLAB_S3_ENDPOINT")
     if not endpoint:
         pytest.skip("no KFLAB_S3_ENDPOINT: run `eval \"$(scripts/controlplane env)\"`, or port-forward minio-service on Kind")
-    data = cluster.get("v1", "Secret", SECRET, NAMESPACE).to_dict().get("data") or {}
-    keys = {k: base64.b64decode(v).decode() for k, v in data.items()}
+    keys = cluster.secret_data(SECRET, NAMESPACE)
     assert {"accesskey", "secretkey"} <= set(keys), f"Secret {NAMESPACE}/{SECRET} lacks accesskey/secretkey: {sorted(keys)}"
     return endpoint, keys["accesskey"], keys["secretkey"]
 

@@ -7,6 +7,7 @@ watches (never sleep), and delete what they made.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import time
@@ -223,6 +224,11 @@ class Cluster:
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None):
         res = self.resource(api_version, kind)
         return self._call(res.get, name=name, namespace=namespace if res.namespaced else None)
+
+    def secret_data(self, name: str, namespace: str) -> dict[str, str]:
+        """A Secret's data, decoded."""
+        data = self.get("v1", "Secret", name, namespace).to_dict().get("data") or {}
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
         try:

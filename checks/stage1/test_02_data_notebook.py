@@ -1,6 +1,5 @@
 """Lab 1.2: a data-preparation notebook (prepare.ipynb) that writes Parquet to an fsspec URL."""
 
-import base64
 import os
 import shutil
 import uuid
@@ -139,8 +138,7 @@ def s3_credentials(request) -> dict[str, str]:
     if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
         return {}
     cluster = request.getfixturevalue("cluster")
-    secret = cluster.get("v1", "Secret", "mlpipeline-minio-artifact", "kubeflow").to_dict()
-    data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    data = cluster.secret_data("mlpipeline-minio-artifact", "kubeflow")
     return {"AWS_ACCESS_KEY_ID": data["accesskey"], "AWS_SECRET_ACCESS_KEY": data["secretkey"]}
 
 
