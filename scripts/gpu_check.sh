@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU path of lab 3.1, for a maintainer on a machine with an NVIDIA GPU.
-# Needs only python3 with torch and pytest (no virtualenv, no kfp, no cluster):
+# Needs only python3 (3.10+) with torch and pytest (no virtualenv, no kfp, no numpy, no cluster):
 #   1. the `gpu`-marked check on the solution: NCCL, bf16 autocast, convergence, and the
 #      fp32/bf16 throughput it prints;
 #   2. an fp32 / TF32 / bf16 throughput sweep of train.py on one GPU, written as JSON.

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import tomllib
 from pathlib import Path
 
-from kflab import paths
+from kflab import paths, tomlfile
 
 TIERS = ("offline", "cluster", "gpu")
 # Programs outside the venv that a lab's checks run (`tools` in labs/labs.toml), and the
@@ -106,8 +105,7 @@ def _lab(raw: dict) -> Lab:
 
 @functools.cache
 def _load(path: Path) -> tuple[tuple[Stage, ...], tuple[Lab, ...]]:
-    with open(path, "rb") as fh:
-        data = tomllib.load(fh)
+    data = tomlfile.load(path)
     stages = tuple(
         Stage(int(n), s["title"], s["summary"], s["docs"]) for n, s in sorted(data.get("stages", {}).items())
     )

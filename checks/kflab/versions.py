@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import functools
-import tomllib
 
-from kflab import paths
+from kflab import paths, tomlfile
 
 
 @functools.cache
 def pins() -> dict:
-    with open(paths.VERSIONS, "rb") as fh:
-        return tomllib.load(fh)
+    return tomlfile.load(paths.VERSIONS)
 
 
 def component(name: str) -> dict:

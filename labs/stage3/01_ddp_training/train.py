@@ -174,7 +174,7 @@ def write_debug(folder: str, model: nn.Module, data: SyntheticClasses, dtypes: d
     params = model.module if isinstance(model, DDP) else model
     digest = hashlib.sha256()
     for t in params.state_dict().values():
-        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(bytes(t.detach().cpu().reshape(-1).view(torch.uint8).tolist()))  # no numpy needed
     record = {
         "rank": int(os.environ.get("RANK", 0)),
         "world_size": dist.get_world_size() if dist.is_initialized() else 1,
