@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from kflab import doctor, paths
+from kflab import doctor, doctor_facts, paths
 from kflab import doctor_probes as probes
 from kflab.doctor_facts import Facts
 from kflab.doctor_probes import Command
@@ -87,6 +87,21 @@ def test_promtool_probe_warns_with_the_install_command_when_it_is_missing():
     missing = probes.promtool(None, "v3.16.0")
     assert missing.status == "warn" and "python -m kflab.promtool" in missing.fix and "3.7" in missing.detail
     assert probes.promtool("/cache/promtool", "v3.16.0").status == "ok"
+
+
+def test_packages_probe_sends_an_old_or_missing_package_to_bootstrap():
+    old_torch = probes.packages({"torch>=2.15,<3": "2.14.1+cu130", "optuna>=4,<6": "4.5.0"})
+    assert old_torch.status == "warn" and "torch 2.14.1+cu130" in old_torch.detail and "<3,>=2.15" in old_torch.detail
+    assert "scripts/bootstrap" in old_torch.fix
+    missing = probes.packages({"optuna>=4,<6": None})
+    assert missing.status == "fail" and "optuna is missing" in missing.detail
+    assert probes.packages({"torch>=2.15,<3": "2.15.0+cu132"}).status == "ok", "a local build tag (+cu132) still matches"
+
+
+def test_doctor_reads_every_pyproject_requirement_with_its_installed_version():
+    found = doctor_facts.installed_packages()
+    assert any(spec.startswith("torch>=") for spec in found) and len(found) >= 10, found
+    assert all(found.values()), f"The course's venv lacks some of its own requirements: {found}"
 
 
 @pytest.mark.parametrize("count, status", [(1, "fail"), (2, "warn"), (4, "ok"), (16, "ok"), (None, "warn")])

@@ -26,6 +26,7 @@ def diagnose(facts: Facts) -> list[probes.Finding]:
         probes.kubectl(facts.kubectl, node_minor),
         probes.helm(facts.helm),
         probes.promtool(facts.promtool, versions.component("prometheus")["version"]),
+        probes.packages(facts.packages),
         probes.cpus(facts.cpus),
         probes.memory(facts.memory),
         probes.inotify(facts.platform, facts.inotify_instances, facts.inotify_watches),

@@ -7,13 +7,14 @@ file or cluster is a fact like any other, for the probes to judge.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from kflab import paths, promtool
+from kflab import paths, promtool, tomlfile
 from kflab.doctor_probes import COMPONENTS, Command
 
 TIMEOUT_S = 10
@@ -29,6 +30,7 @@ class Facts:
     kubectl: Command | None = None
     helm: Command | None = None
     promtool: str | None = None
+    packages: dict[str, str | None] = dataclasses.field(default_factory=dict)  # requirement -> installed version
     cpus: int | None = None
     memory: int | None = None
     inotify_instances: str | None = None
@@ -80,6 +82,19 @@ def open_files_limit() -> int | None:
     return -1 if soft == resource.RLIM_INFINITY else soft
 
 
+def installed_packages() -> dict[str, str | None]:
+    """pyproject.toml's requirements, each with the version of it that this Python has, or None."""
+    from packaging.requirements import Requirement
+
+    found = {}
+    for spec in tomlfile.load(paths.REPO / "pyproject.toml")["project"]["dependencies"]:
+        try:
+            found[spec] = importlib.metadata.version(Requirement(spec).name)
+        except importlib.metadata.PackageNotFoundError:
+            found[spec] = None
+    return found
+
+
 def kubeconfig_texts() -> list[str]:
     files = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     return [t for t in (read(f) for f in files.split(os.pathsep) if f) if t]
@@ -120,6 +135,7 @@ def gather(with_cluster: bool = True) -> Facts:
     facts.kubectl = command("kubectl", "version", "--client", "-o", "json")
     facts.helm = command("helm", "version", "--short")
     facts.promtool = str(promtool.binary()) if promtool.binary().exists() else None
+    facts.packages = installed_packages()
     facts.cpus, facts.memory = os.cpu_count(), memory_bytes()
     facts.inotify_instances = read("/proc/sys/fs/inotify/max_user_instances")
     facts.inotify_watches = read("/proc/sys/fs/inotify/max_user_watches")

@@ -144,6 +144,23 @@ def promtool(path: str | None, pinned: str) -> Finding:
     return Finding("promtool", "ok", f"{pinned} ({path})")
 
 
+def packages(installed: dict[str, str | None]) -> Finding:
+    """Each of pyproject.toml's requirements against the version this Python has (None: not installed)."""
+    from packaging.requirements import Requirement  # pytest's own dependency
+
+    wrong = []
+    for spec, version in installed.items():
+        req = Requirement(spec)
+        if version is None:
+            wrong.append(f"{req.name} is missing")
+        elif not req.specifier.contains(version, prereleases=True):
+            wrong.append(f"{req.name} {version} (the course needs {req.specifier})")
+    if wrong:
+        return Finding("Python packages", "fail" if any("missing" in w for w in wrong) else "warn", "; ".join(wrong),
+                       "scripts/bootstrap (it reinstalls .venv to match pyproject.toml)")
+    return Finding("Python packages", "ok", f"all {len(installed)} at the versions pyproject.toml asks for")
+
+
 def cpus(count: int | None) -> Finding:
     if not count:
         return Finding("CPUs", "warn", "unknown", "")
