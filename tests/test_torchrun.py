@@ -67,3 +67,21 @@ def test_tracebacks_keep_only_the_learners_frames(tmp_path):
         """)
     trimmed = torchrun.trim_traceback(text, (tmp_path,))
     assert "train.py" in trimmed and "torch/x.py" not in trimmed and trimmed.endswith("RuntimeError: boom")
+
+
+def test_a_rank_that_torch_aborts_at_exit_is_blamed_on_torch_not_on_the_learner(tmp_path, monkeypatch):
+    # What torch 2.11-2.14 leave behind in about one 2-process gloo run in ten: training finished,
+    # then libstdc++ aborted rank 1 as Python shut down (pytorch/pytorch#190489).
+    run = torchrun.Launch(cmd=[], returncode=1, elapsed_s=9.0, timeout_s=120,
+                          output="torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n"
+                                 "  traceback : Signal 6 (SIGABRT) received by PID 32469",
+                          stdout={0: "epoch=1 loss=1.2 accuracy=0.6\n", 1: ""},
+                          stderr={0: "", 1: "terminate called without an active exception\n"}, roots=(tmp_path,))
+    for installed, advice in (((2, 14), "upgrade to torch 2.15 or newer"), ((2, 15), "not your code: run the check again")):
+        monkeypatch.setattr(torchrun, "_torch_version", lambda: installed)
+        message = run.failure("`torchrun train.py`")
+        assert advice in message and "not your code" in message, (
+            f"With torch {installed}, a crash inside torch at exit must not send the learner to fix their code:\n{message}")
+    run.stderr[1] += "Traceback (most recent call last):\nValueError: a real error\n"
+    assert "Read the error below, fix your code" in run.failure("`torchrun train.py`"), (
+        "A rank that also raised an exception is the learner's error, and must be shown as one")

@@ -11,6 +11,7 @@ sentence instead of a hang:
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import os
 import re
 import signal
@@ -60,10 +61,20 @@ class Launch:
         failing.sort(key=lambda r: bool(SECONDARY.search(self.stderr[r])))
         text = self.stderr[failing[0]] if failing else self.output
         who = f" (rank {failing[0]} first)" if failing else ""
+        aborted = [r for r in sorted(self.stderr) if ABORT_AT_EXIT in self.stderr[r]]
+        if aborted and not failing:
+            version = _torch_version()
+            fix = "run the check again" if version >= (2, 15) else \
+                "upgrade to torch 2.15 or newer (scripts/bootstrap does) and run the check again"
+            return (f"{what} failed because PyTorch aborted rank {aborted[0]} as Python exited ('{ABORT_AT_EXIT}'). "
+                    f"That is a race inside torch {'.'.join(map(str, version))} (a gloo thread outlives the interpreter, "
+                    f"pytorch/pytorch#190489), not your code: {fix}.")
         return f"{what} failed with exit status {self.returncode}{who}. Read the error below, fix your code, and run the check again.\n" \
                + trim_traceback(text, self.roots)
 
 
+# What libstdc++ prints when torch 2.11-2.14 kill a gloo worker thread during interpreter shutdown.
+ABORT_AT_EXIT = "terminate called without an active exception"
 FRAME = re.compile(r'^\s*File "([^"]+)", line \d+')
 RANK_PREFIX = re.compile(r"^\[(?:rank|default)\d+\]:\s?")
 SECONDARY = re.compile(r"Connection closed by peer|Connection reset by peer|remote worker crashing|NCCL communicator was aborted")
@@ -85,6 +96,15 @@ def trim_traceback(text: str, roots: tuple[Path, ...], tail: int = 15) -> str:
         if keep:
             kept.append(line)
     return "\n".join(kept[:40])
+
+
+def _torch_version() -> tuple[int, int]:
+    """The installed torch's (major, minor), read without importing it."""
+    try:
+        major, minor = re.match(r"(\d+)\.(\d+)", importlib.metadata.version("torch")).groups()
+    except (importlib.metadata.PackageNotFoundError, AttributeError):
+        return (0, 0)
+    return int(major), int(minor)
 
 
 def free_port() -> int:
