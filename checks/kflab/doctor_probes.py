@@ -148,15 +148,12 @@ def packages(installed: dict[str, str | None]) -> Finding:
     """Each of pyproject.toml's requirements against the version this Python has (None: not installed)."""
     from packaging.requirements import Requirement  # pytest's own dependency
 
-    wrong = []
-    for spec, version in installed.items():
-        req = Requirement(spec)
-        if version is None:
-            wrong.append(f"{req.name} is missing")
-        elif not req.specifier.contains(version, prereleases=True):
-            wrong.append(f"{req.name} {version} (the course needs {req.specifier})")
-    if wrong:
-        return Finding("Python packages", "fail" if any("missing" in w for w in wrong) else "warn", "; ".join(wrong),
+    reqs = {spec: Requirement(spec) for spec in installed}
+    missing = [f"{reqs[spec].name} is missing" for spec, version in installed.items() if version is None]
+    old = [f"{reqs[spec].name} {version} (the course needs {reqs[spec].specifier})" for spec, version in installed.items()
+           if version is not None and not reqs[spec].specifier.contains(version, prereleases=True)]
+    if missing or old:
+        return Finding("Python packages", "fail" if missing else "warn", "; ".join(missing + old),
                        "scripts/bootstrap (it reinstalls .venv to match pyproject.toml)")
     return Finding("Python packages", "ok", f"all {len(installed)} at the versions pyproject.toml asks for")
 
