@@ -57,3 +57,15 @@ def test_lab_3_1_solution_passes_its_checks_with_only_torch_and_pytest(tmp_path)
     assert run.returncode == 0 and "11 passed" in run.stdout, (
         "Lab 3.1's solution or its checks import something a bare GPU machine lacks (numpy? PyYAML?), so the "
         f"real-GPU run would fail there:\n{(run.stdout + run.stderr)[-4000:]}")
+
+
+def test_toml_is_read_with_tomli_on_a_python_without_tomllib(tmp_path):
+    # Python 3.10 has no tomllib; pytest brings tomli there. A stand-in tomli proves which parser ran.
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['tomllib'] = None\n")
+    (tmp_path / "tomli.py").write_text("def load(fh):\n    return {'read_by': 'tomli'}\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{paths.CHECKS}"}
+    run = subprocess.run([sys.executable, "-c", "from kflab import tomlfile, paths; print(tomlfile.load(paths.VERSIONS))"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "'read_by': 'tomli'" in run.stdout, (
+        f"Without tomllib, kflab must read TOML with tomli, or the harness cannot load on a GPU machine's Python 3.10:\n"
+        f"{run.stdout}{run.stderr}")
