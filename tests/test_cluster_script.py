@@ -5,6 +5,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -180,18 +181,47 @@ def test_arrays_that_start_empty_expand_safely_under_macos_bash_3_2():
         assert not bare, f"{name} may be empty; expand it as ${{{name}[@]+\"${{{name}[@]}}\"}}: {bare}"
 
 
-def _tools_without(tmp_path, missing: str, stub: str | None = None) -> str:
-    """A PATH like the system's, minus one tool (or with a stub that always fails in its place)."""
+def _tools_without(tmp_path, missing: str, stub: str | None = None, also_missing: tuple[str, ...] = ()) -> str:
+    """A PATH like the system's, minus one tool (or with a stub in its place), and minus `also_missing`."""
     folder = tmp_path / "bin"
     folder.mkdir()
     for entry in os.environ["PATH"].split(os.pathsep):
         for tool in (os.listdir(entry) if os.path.isdir(entry) else []):
-            if tool != missing and not (folder / tool).exists():
+            if tool not in (missing, *also_missing) and not (folder / tool).exists():
                 (folder / tool).symlink_to(os.path.join(entry, tool))
     if stub:
         (folder / missing).write_text(stub)
         (folder / missing).chmod(0o755)
     return str(folder)
+
+
+def _python_that_reports(version: tuple[int, int]) -> str:
+    """A python3 stub: this machine's Python, but with sys.version_info of another release."""
+    fake = f'({version[0]}, {version[1]}, 0, "final", 0)'
+    return (f"#!/bin/sh\nexec {sys.executable} -c 'import sys; sys.version_info = {fake}; code = sys.argv[1]; "
+            "sys.argv = sys.argv[:1]; exec(code)' \"$2\"\n")
+
+
+def _bootstrap(path: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON"}
+    return subprocess.run([str(paths.REPO / "scripts" / "bootstrap")], capture_output=True, text=True, timeout=600,
+                          env={**env, "PATH": path})
+
+
+def test_bootstrap_refuses_a_python_too_new_for_kserve_with_the_way_to_get_one(tmp_path):
+    """Homebrew and recent Linux releases ship 3.13 or 3.14, where KServe 0.20's package does not install."""
+    path = _tools_without(tmp_path, "python3", _python_that_reports((3, 14)), also_missing=("python3.11", "python3.12"))
+    proc = _bootstrap(path)
+    assert proc.returncode == 1, f"bootstrap went on with Python 3.14:\n{proc.stdout}{proc.stderr}"
+    for words in ("kflab needs Python 3.11 to 3.12", "python3 is 3.14", "brew install python@3.12", "uv python install 3.12"):
+        assert words in proc.stderr, f"bootstrap's refusal lacks {words!r}:\n{proc.stderr}"
+
+
+def test_bootstrap_passes_over_a_too_new_python3_for_a_python3_n_that_fits(tmp_path):
+    path = _tools_without(tmp_path, "python3", _python_that_reports((3, 14)))
+    proc = _bootstrap(path)
+    assert proc.returncode == 0 and "needs Python" not in proc.stderr, (
+        f"bootstrap did not fall back from python3 (3.14) to a python3.N in range:\n{proc.stdout}{proc.stderr}")
 
 
 def test_a_python3_too_old_for_tomllib_is_passed_over_for_the_course_venv(tmp_path):
