@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 from kflab import paths
+from kflab.doctor_probes import version_tuple
 
 JOIN_TIMEOUT_S = 30
 
@@ -101,10 +102,9 @@ def trim_traceback(text: str, roots: tuple[Path, ...], tail: int = 15) -> str:
 def _torch_version() -> tuple[int, int]:
     """The installed torch's (major, minor), read without importing it."""
     try:
-        major, minor = re.match(r"(\d+)\.(\d+)", importlib.metadata.version("torch")).groups()
-    except (importlib.metadata.PackageNotFoundError, AttributeError):
+        return (version_tuple(importlib.metadata.version("torch")) or (0, 0))[:2]
+    except importlib.metadata.PackageNotFoundError:
         return (0, 0)
-    return int(major), int(minor)
 
 
 def free_port() -> int:
