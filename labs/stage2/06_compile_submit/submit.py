@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-name", default=f"number-summary-{int(time.time())}")
     parser.add_argument("--watch", action="store_true", help="wait for the run to finish")
     parser.add_argument("--timeout", type=int, default=600, help="seconds to wait with --watch")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # KEY=VALUE may come after the flags too
 
     # TODO: before anything else, refuse clearly when there is no endpoint or it does not
     #       answer: print endpoint_problem(args.host) to stderr and return 2. Without this,

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-name", default=f"number-summary-{int(time.time())}")
     parser.add_argument("--watch", action="store_true", help="wait for the run to finish")
     parser.add_argument("--timeout", type=int, default=600, help="seconds to wait with --watch")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # KEY=VALUE may come after the flags too
 
     problem = endpoint_problem(args.host)
     if problem:
