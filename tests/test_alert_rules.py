@@ -237,6 +237,7 @@ def test_a_promtool_run_that_hangs_becomes_a_sentence(tmp_path, monkeypatch):
     ("serving.kserve.io/v1beta1", "InferenceService", "`scripts/cluster install kserve` adds KServe."),
     ("kubeflow.org/v1beta1", "Experiment", "`scripts/cluster install katib` adds Katib."),
     ("kueue.x-k8s.io/v1beta2", "LocalQueue", "`scripts/cluster install kueue` adds Kueue."),
+    ("kubeflow.org/v1", "PyTorchJob", "`scripts/cluster install training-operator` adds Training Operator."),
     ("example.com/v1", "Widget", "Install the component that defines it."),
 ])
 def test_a_kind_the_cluster_lacks_is_named_with_the_component_that_brings_it(api_version, kind, words):

@@ -69,6 +69,9 @@ def test_katib_trainer_and_kueue_are_pinned_and_in_order(lite):
     webhook = index(lite, "wait", "kubeflow-trainer-controller-manager")
     runtimes = index(lite, "apply --server-side -k", f"overlays/runtimes?ref={ref}")
     assert manager < webhook < runtimes, "Trainer's runtimes need its webhook, so they come after the manager is Available"
+    operator = index(lite, "apply --server-side -k",
+                     f"training-operator.git/manifests/overlays/standalone?ref={COMP['training-operator']['version']}")
+    assert operator < index(lite, "wait", "deployment/training-operator"), "lab 3.2's PyTorchJob dry run needs its webhook serving"
     index(lite, "apply --server-side -f", f"kueue/releases/download/{COMP['kueue']['version']}/manifests.yaml")
     index(lite, "apply -k", f"notebook-controller/upstream/overlays/standalone?ref={COMP['manifests']['version']}")
 

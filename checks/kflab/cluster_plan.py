@@ -37,6 +37,7 @@ def env() -> dict[str, str]:
         "KFP_VERSION": comp["kfp"]["backend"],
         "KATIB_VERSION": comp["katib"]["version"],
         "TRAINER_VERSION": comp["trainer"]["version"],
+        "TRAINING_OPERATOR_VERSION": comp["training-operator"]["version"],
         "KUEUE_VERSION": comp["kueue"]["version"],
         "KSERVE_VERSION": comp["kserve"]["version"],
         "CERT_MANAGER_VERSION": comp["cert-manager"]["version"],

@@ -50,6 +50,7 @@ COMPONENTS = (
               ("katib-controller", "katib-db-manager", "katib-mysql", "katib-ui")),
     Component("Trainer", "trainer", "trainjobs.trainer.kubeflow.org", "kubeflow-system",
               ("kubeflow-trainer-controller-manager", "jobset-controller-manager")),
+    Component("Training Operator", "training-operator", "pytorchjobs.kubeflow.org", "kubeflow", ("training-operator",)),
     Component("Kueue", "kueue", "clusterqueues.kueue.x-k8s.io", "kueue-system", ("kueue-controller-manager",)),
     Component("Notebook controller", "notebooks", "notebooks.kubeflow.org", "notebook-controller-system",
               ("notebook-controller-deployment",)),
