@@ -166,6 +166,15 @@ def test_up_reuses_an_existing_cluster(tmp_path):
     assert "kubectl --context kind-kflab apply -k" in calls, "it still applies the components (idempotent)"
 
 
+def test_up_with_a_config_on_an_existing_cluster_says_the_config_is_not_applied(tmp_path):
+    env, log = fake_tools(tmp_path)
+    config = tmp_path / "kind-config.yaml"
+    config.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n")
+    code, _, out = plan("up", "--config", str(config), env=env)
+    assert code == 0 and "kind create" not in log.read_text(), out
+    assert f"to create it from {config}, run `scripts/cluster down` first" in out, out
+
+
 def test_a_failed_wait_names_what_it_waited_for_and_what_to_try(tmp_path):
     env, _ = fake_tools(tmp_path, failing_wait=True)
     code, _, out = plan("install", "kueue", env=env)

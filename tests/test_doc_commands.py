@@ -132,7 +132,7 @@ def test_the_commands_on_the_page_run_as_written(tmp_path, block, cluster_namesp
             assert done.returncode == 0 or ANSWER.search(line), (
                 f"{block.id}: `{line}` failed ({done.returncode}):\n{done.stdout[-1500:]}{done.stderr[-1500:]}")
             _check_stated_result(block, line, done.stdout)
-            applied += re.findall(r"apply .*-f (\S+)", command)
+            applied += [f for f in re.findall(r"apply .*-f (\S+)", command) if f != "-"]  # not stdin
             created += CREATED.findall(command)
         for kind, name, namespace in created:
             if kind == "secret":  # a key copied from a Secret that lacks it arrives empty, without an error

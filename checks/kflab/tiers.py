@@ -9,8 +9,9 @@ import functools
 import os
 
 NO_CLUSTER = (
-    "no Kubernetes API answers (KUBECONFIG={kc}). Start one with `scripts/cluster up` (Kind, on a laptop) "
-    "or `scripts/controlplane up` (no Docker), then rerun."
+    "no Kubernetes API answers (KUBECONFIG={kc}). Start one with `scripts/cluster up` (Kind, on a laptop), or "
+    "without Docker `scripts/controlplane build && scripts/controlplane up && eval \"$(scripts/controlplane env)\"`, "
+    "then rerun."
 )
 NO_GPU = "no CUDA GPU here. These checks run on a machine with an NVIDIA GPU (see docs/stage3/gpu-training.md)."
 
