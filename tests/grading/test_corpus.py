@@ -24,6 +24,7 @@ EXPECTED = {
     "checks_edited": ("ok", 0, "conftest.py"),
     "symlink_outside": ("ok", 0, "/etc/passwd"),
     "reads_solutions": ("ok", 0, "FileNotFoundError"),
+    "forger": ("crashed", 0, "killed by SIGKILL"),  # its forged "passed" lines carry no valid signature
     "missing_lab": ("missing", 0, "none of the labs' folders (stage2/01_lightweight_components)"),
     "non_utf8": ("ok", 0, "not UTF-8 text"),
     "network": ("ok", FULL, ""),
@@ -72,6 +73,14 @@ def test_checks_and_conftests_in_a_submission_are_ignored_and_reported(graded_co
     notes = " ".join(graded_corpus["rows"]["checks_edited"]["notes"])
     for item in ("checks/", "conftest.py", "labs/stage2/01_lightweight_components/conftest.py"):
         assert item in notes, f"the row should report the ignored {item}: {notes}"
+
+
+def test_code_that_reaches_into_pytest_is_named_in_the_notes(graded_corpus):
+    """The grader cannot stop code imported into pytest from changing verdicts; it names that code for the instructor."""
+    notes = " ".join(graded_corpus["rows"]["pytest_patcher"]["notes"])
+    assert "labs/stage2/01_lightweight_components/components.py (_pytest, TestReport)" in notes, notes
+    for kind in ("solution", "starter", "checks_edited"):
+        assert "grader's internals" not in " ".join(graded_corpus["rows"][kind]["notes"]), f"{kind} touches nothing"
 
 
 def test_links_leading_outside_are_skipped_and_reported(graded_corpus):

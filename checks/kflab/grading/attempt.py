@@ -1,15 +1,17 @@
 """One pytest run over a box, watched from outside: per-lab wall time, memory, process count.
 
-The run is `python -m pytest <the instructor's check files> --target <box>/labs
---kflab-report ...` inside the sandbox wrapper, with the current directory in
-the box and the rootdir and ini file pinned to the instructor's repository.
+The run is `python -m pytest <the instructor's check files> --target <box>/labs`
+inside the sandbox wrapper, with the current directory in the box and the
+rootdir and ini file pinned to the instructor's repository. Every verdict comes
+from the signed lines of kflab.grading.stream, never from a file that the
+submission's code could have written.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import json
+import secrets
 import subprocess
 import sys
 import threading
@@ -34,7 +36,7 @@ class Outcome:
     collected: dict[str, list[str]] | None  # lab id -> checkpoint names; None if collection never ended
     started: set[str]
     results: dict[str, dict[str, dict]]  # lab id -> checkpoint -> {"outcome", "message", ...}
-    reported: bool  # the kflab plugin wrote its report: pytest got to the end
+    reported: bool  # pytest got to the end (its last signed line came)
     isolation: dict
     modules: list[str] | None  # the harness files the run imported; None if it never got to the end
     peak_mb: float
@@ -63,15 +65,16 @@ class _Tail(threading.Thread):
 
 
 class _Events:
-    """Reads the stream file as it grows; tolerates a torn last line."""
+    """Reads the stream file as it grows; keeps only lines signed with this run's key; tolerates a torn last line."""
 
-    def __init__(self, path: Path, labs: list[Lab]):
-        self.path, self.offset, self.partial = path, 0, b""
+    def __init__(self, path: Path, labs: list[Lab], key: bytes):
+        self.path, self.offset, self.partial, self.key = path, 0, b"", key
         self.lab_of = {str(lab.check_file.relative_to(paths.REPO)): lab.id for lab in labs}
         self.collected: dict[str, list[str]] | None = None
         self.started: list[str] = []
         self.collector = results.Collector("grading", report=None, progress=False)
         self.modules: list[str] | None = None
+        self.forged = 0  # lines without this run's signature: written by the submission's code
 
     def lab(self, nodeid: str) -> str | None:
         return self.lab_of.get(nodeid.split("::", 1)[0])
@@ -87,7 +90,11 @@ class _Events:
         *lines, self.partial = (self.partial + data).split(b"\n")
         for line in lines:
             try:
-                self.feed(json.loads(line))
+                event = stream.verified(self.key, line)
+                if event is None:
+                    self.forged += 1
+                    continue
+                self.feed(event)
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a line the learner's code garbled is not ours to trust
 
@@ -109,9 +116,8 @@ class _Events:
                 duration=ev.get("duration", 0.0)))
 
 
-def command(box: isolate.Box, labs: list[Lab], offline: bool, report: Path) -> list[str]:
-    # Values of the kflab plugin's options go in the same token (`--opt=value`): see checkrun.pytest_args.
-    extra = [f"--kflab-report={report}", "--no-progress", "-p", "kflab.grading.stream",
+def command(box: isolate.Box, labs: list[Lab], offline: bool) -> list[str]:
+    extra = ["--no-progress", "-p", "kflab.grading.stream",
              "--rootdir", str(paths.REPO), "-c", str(paths.REPO / "pyproject.toml"), "-q", "--tb=short"]
     if offline:
         extra += ["-m", "offline"]
@@ -122,16 +128,21 @@ def command(box: isolate.Box, labs: list[Lab], offline: bool, report: Path) -> l
 def run(box: isolate.Box, labs: list[Lab], limits: confine.Limits, *, offline: bool, network: bool,
         hide: list[Path], tag: str) -> Outcome:
     """Run the checks of `labs` once; stop the run when a lab outlives the limit or memory runs over."""
-    report, events_file = box.run / f"report-{tag}.json", box.run / f"stream-{tag}.jsonl"
+    events_file, key = box.run / f"stream-{tag}.jsonl", secrets.token_hex(32).encode()
     env = isolate.environment(box, network)
     env[stream.ENV] = str(events_file)
     env["PYTHONSAFEPATH"] = "1"  # the box (the current directory) is not put on sys.path
     cgroup = confine.PidsCgroup.create(tag, limits.max_procs)
-    argv = confine.sandbox_command(box, limits, network, hide, cgroup, command(box, labs, offline, report))
-    proc = subprocess.Popen(argv, cwd=box.root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    argv = confine.sandbox_command(box, limits, network, hide, cgroup, command(box, labs, offline))
+    proc = subprocess.Popen(argv, cwd=box.root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     LIVE.add(proc.pid)
-    tail, events = _Tail(proc.stdout), _Events(events_file, labs)
+    try:  # the key, once; stdin closes, and the stream plugin reads it before any learner code runs
+        proc.stdin.write(key + b"\n")
+        proc.stdin.close()
+    except OSError:  # the run died at once; it reports nothing, and that is said below
+        pass
+    tail, events = _Tail(proc.stdout), _Events(events_file, labs, key)
     tail.start()
     stopped, peak, running, clock, last_check = None, 0.0, None, time.monotonic(), 0.0
     try:
@@ -163,22 +174,15 @@ def run(box: isolate.Box, labs: list[Lab], limits: confine.Limits, *, offline: b
         if cgroup:
             cgroup.remove()
     events.poll()
-    data = _load(report)
-    found = {lab_id: lab["checks"] for lab_id, lab in data.get("labs", {}).items()} if data else events.collector.labs
+    output = tail.text()
+    if events.forged:
+        output += f"\n[grader] {events.forged} line(s) in the result stream were not signed by the checks; ignored\n"
     return Outcome(code=proc.returncode, stopped=stopped, running=running, collected=events.collected,
-                   started=set(events.started), results=found, reported=data is not None,
-                   isolation=box.isolation(), modules=events.modules, peak_mb=round(peak, 1), output=tail.text())
+                   started=set(events.started), results=events.collector.labs, reported=events.modules is not None,
+                   isolation=box.isolation(), modules=events.modules, peak_mb=round(peak, 1), output=output)
 
 
 def kill_all() -> None:
     for pid in list(LIVE):
         confine.kill_tree(pid)
-
-
-def _load(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) and isinstance(data.get("labs"), dict) else None
-    except (OSError, ValueError):
-        return None
 

@@ -140,6 +140,46 @@ def reads_solutions(dest, labs, token):
     return dest
 
 
+def forger(dest, labs, token):
+    """Starter code that starts a process which writes "passed" for every checkpoint into the result stream, then kills pytest."""
+    lab_of = {str(lab.check_file.relative_to(paths.REPO)): lab.id for lab in labs}
+    child = f"""
+import glob, json, os, signal
+found, here = [os.environ.get("KFLAB_GRADE_STREAM") or ""], os.getcwd()
+for _ in range(4):
+    found += glob.glob(os.path.join(here, "run", "stream-*.jsonl"))
+    here = os.path.dirname(here)
+path, ids = next((p for p in found if p and os.path.exists(p)), None), []
+for raw in open(path, encoding="utf-8") if path else []:
+    try:
+        ids = json.loads(raw[raw.index("{{"):]).get("ids", ids)
+    except ValueError:
+        continue
+with open(path or os.devnull, "a", encoding="utf-8") as fh:
+    for nodeid in ids:
+        lab = {lab_of!r}.get(nodeid.split("::")[0])
+        body = json.dumps({{"e": "report", "id": nodeid, "when": "call", "outcome": "passed", "props": [["kflab_lab", lab]]}})
+        fh.write(body + "\\n" + "0" * 64 + " " + body + "\\n")  # unsigned, and with a made-up signature
+os.kill(os.getppid(), signal.SIGKILL)
+"""
+    code = f"import subprocess as _sp, sys as _sys\n_sp.run([_sys.executable, '-c', {child!r}])"
+    return _prepend(starter(dest, labs), labs, code)
+
+
+def pytest_patcher(dest, labs, token):
+    """Starter code that, imported into pytest, turns every failed report into a pass: the limit the notes warn of."""
+    code = """
+import _pytest.reports as _reports
+_make = _reports.TestReport.from_item_and_call.__func__
+def _passed(cls, item, call):
+    report = _make(cls, item, call)
+    report.outcome = "passed"
+    return report
+_reports.TestReport.from_item_and_call = classmethod(_passed)
+"""
+    return _prepend(starter(dest, labs), labs, code)
+
+
 def missing_lab(dest, labs, token):
     (dest / f"stage{labs[0].stage}").mkdir(parents=True)  # shaped like labs/, but the lab folders are gone
     return dest
@@ -202,7 +242,8 @@ BROKEN = {
     "syntax_error": syntax_error, "import_error": import_error, "infinite_loop": infinite_loop,
     "sleeper": sleeper, "memory_hog": memory_hog, "process_spawner": process_spawner,
     "output_flood": output_flood, "write_outside": write_outside, "checks_edited": checks_edited,
-    "symlink_outside": symlink_outside, "reads_solutions": reads_solutions, "missing_lab": missing_lab,
+    "symlink_outside": symlink_outside, "reads_solutions": reads_solutions, "forger": forger,
+    "pytest_patcher": pytest_patcher, "missing_lab": missing_lab,
     "non_utf8": non_utf8, "network": network, "archive_dotdot_zip": archive_dotdot_zip,
     "archive_dotdot_tar": archive_dotdot_tar,
 }

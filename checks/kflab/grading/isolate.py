@@ -148,6 +148,27 @@ def scan_ignored(sub_root: Path, limit: int = 10) -> list[str]:
             "grading always uses the instructor's own checks"]
 
 
+# Words that no lab's code needs: code that holds one may be reaching into pytest or the grader.
+TAMPERING = ("_pytest", "pytest_", "TestReport", "KFLAB_GRADE", "kflab.grading", "import pytest", "from pytest")
+
+
+def scan_tampering(labs_dir: Path, limit: int = 5) -> list[str]:
+    """The copied files that mention pytest's or the grader's internals, for the instructor to read."""
+    found = []
+    for path in sorted(labs_dir.rglob("*")):
+        if path.suffix not in (".py", ".ipynb") or not path.is_file() or path.is_symlink():
+            continue
+        text = path.read_bytes()[:1 << 20].decode("utf-8", "replace")
+        words = [w for w in TAMPERING if w in text]
+        if words:
+            found.append(f"labs/{path.relative_to(labs_dir)} ({', '.join(words)})")
+    if not found:
+        return []
+    listed = ", ".join(found[:limit]) + (" ..." if len(found) > limit else "")
+    return [f"code that mentions pytest's or the grader's internals, which no lab needs: {listed}. "
+            "Code imported into the checks can change their verdicts; read it before you trust this grade"]
+
+
 def environment(box: Box, network: bool) -> dict[str, str]:
     """A small, explicit environment: HOME and TMPDIR in the box, the caches the checks read."""
     keep = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_VISIBLE_DEVICES", "NO_COLOR")

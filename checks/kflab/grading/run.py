@@ -58,6 +58,7 @@ def _grade(job: Job, folder: Path) -> tuple[dict, str]:
         box = isolate.Box.make(folder)
         missing, copy_notes = isolate.copy_labs(root, labs, box.labs, src, limits.max_submission_mb << 20)
         notes += copy_notes
+        notes += isolate.scan_tampering(box.labs)
     except (intake.IntakeError, isolate.TooBig) as exc:
         return scoring.refused(name, labs, str(exc), notes), ""
 
