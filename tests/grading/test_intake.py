@@ -107,6 +107,15 @@ def test_discover_names_submissions_after_their_folder_or_archive(tmp_path):
     assert "two submissions are named alice" in subs["alice.zip"].problem, "a duplicate name is flagged, not overwritten"
 
 
+def test_two_folders_whose_names_clean_to_one_get_two_rows(tmp_path):
+    for name in ("x y", "x_y", "x?y"):
+        (tmp_path / name).mkdir()
+    subs = intake.discover(tmp_path)
+    assert [s.name for s in subs] == ["x_y", "x_y~2", "x_y~3"], "each row has its own name, so no result file is overwritten"
+    assert subs[0].problem is None and subs[0].path.name == "x y", "the first in sorted order is graded"
+    assert "two submissions are named x_y (x y and x?y)" in subs[1].problem and "(x y and x_y)" in subs[2].problem
+
+
 def test_a_box_gets_the_lab_folders_but_no_conftest_checks_or_outside_links(tmp_path):
     sub = tmp_path / "sub"
     corpus.starter(sub, [LAB])

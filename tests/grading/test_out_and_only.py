@@ -5,6 +5,7 @@ Lab 1.1 offline, the quickest lab to grade; empty folders are refused without ru
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,17 @@ def test_an_out_that_is_a_file_or_under_one_is_refused_with_a_sentence(tmp_path,
     out = tmp_path / "a-file" / below if below else tmp_path / "a-file"
     with pytest.raises(grader.GradingError, match=r"a-file"):
         grader.grade(tmp_path / "class", [LAB], out=out, limits=LIMITS, show_progress=False)
+
+
+def test_only_takes_the_name_as_handed_in_and_does_not_call_a_changed_submission_unchanged(tmp_path, capsys):
+    folder, out = tmp_path / "class", tmp_path / "out"
+    corpus.build("solution", folder, "Zoë Ångström", [LAB])
+    corpus.build("starter", folder, "ana", [LAB])
+    grader.grade(folder, [LAB], out=out, limits=LIMITS, offline=True, show_progress=False)
+    shutil.rmtree(folder / "ana")
+    corpus.build("solution", folder, "ana", [LAB])  # ana hands in again, fixed
+    capsys.readouterr()
+    summary = grader.grade(folder, [LAB], out=out, only="Zoë Ångström", limits=LIMITS, offline=True, show_progress=True)
+    said = capsys.readouterr().out
+    assert "ana: ok, 0/10 (changed since graded; not regraded (--only))" in said, said
+    assert (summary.graded, summary.unchanged) == (1, 0), "ana changed, so she is not counted as unchanged"

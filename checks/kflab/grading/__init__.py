@@ -56,5 +56,9 @@ def cmd_grade(args) -> int:
     except grader.GradingError as exc:
         print(f"kflab grade: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nkflab grade: interrupted. Every submission graded so far is saved in {args.out}/; "
+              "run the same command again to grade the rest.", file=sys.stderr)
+        return 130
     print(summary.text())
     return 0

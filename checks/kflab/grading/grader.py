@@ -57,8 +57,11 @@ def grade(submissions: Path, labs: list[Lab], *, jobs: int = 1, out: Path = Path
     subs = _submissions(folder, out)
     _make_out(out)  # before any box starts, so that every box hides it
     _install_tools(labs)
-    if only and only not in {s.name for s in subs}:
-        raise GradingError(f"there is no submission named {only!r} in {folder} (names: {', '.join(s.name for s in subs[:8])}...)")
+    if only:  # the row's name, or the folder or archive as handed in
+        match = next((s for s in subs if s.name in (only, intake.safe_name(only)) or s.path.name == only), None)
+        if match is None:
+            raise GradingError(f"there is no submission named {only!r} in {folder} (names: {', '.join(s.name for s in subs[:8])}...)")
+        only = match.name
     network = not offline and any("cluster" in lab.tiers for lab in labs) and _cluster_reachable()
     options = {"labs": [lab.id for lab in labs], "offline": offline, "network": network, "limits": dataclasses.asdict(limits)}
     checks_key = store.checks_key(labs, options)
@@ -69,15 +72,17 @@ def grade(submissions: Path, labs: list[Lab], *, jobs: int = 1, out: Path = Path
 
     bar = progress.Progress(len(subs), enabled=show_progress)
     kept = {s.name: results.load(s.name) for s in subs if s not in todo}  # with --only, some may have no result yet
+    current = {name for name in kept if results.up_to_date(name, keys[name])}
     for name, found in kept.items():
-        bar.update(name, found or _not_graded(name, labs), graded=False, note="unchanged" if found else "not graded yet")
+        note = "unchanged" if name in current else "changed since graded; not regraded (--only)" if found else "not graded yet"
+        bar.update(name, found or _not_graded(name, labs), graded=False, note=note)
     failures = _grade_all(todo, labs, limits, offline, network, out, results, keys, jobs, bar)
     bar.close()
 
     rows = [failures.get(s.name) or results.load(s.name) or _not_graded(s.name, labs) for s in subs]
     outputs.write_all(out, labs, rows)
     gaps = sorted({gap for row in rows for gap in row.get("gaps", [])})
-    return Summary(out, rows, len(todo), sum(found is not None for found in kept.values()), gaps)
+    return Summary(out, rows, len(todo), len(current), gaps)
 
 
 def _not_graded(name: str, labs: list[Lab]) -> dict:

@@ -49,9 +49,12 @@ def discover(folder: Path) -> list[Submission]:
         else:
             continue
         name = safe_name(name)
-        if name in found:
-            found[f"{name}~{entry.name}"] = Submission(
-                safe_name(entry.name), entry, f"two submissions are named {name} ({found[name].path.name} and {entry.name}); rename one")
+        if name in found:  # its row gets a name of its own, so that it cannot overwrite the graded one's files
+            dup, n = safe_name(entry.name), 2
+            while dup in found or dup == name:
+                dup, n = f"{name}~{n}", n + 1
+            found[dup] = Submission(
+                dup, entry, f"two submissions are named {name} ({found[name].path.name} and {entry.name}); rename one")
             continue
         found[name] = Submission(name, entry)
     return sorted(found.values(), key=lambda s: s.name)
