@@ -99,3 +99,15 @@ def test_hints_are_revealed_one_at_a_time(tmp_path, monkeypatch):
     assert [state.reveal_hint("2.1", 3, False) for _ in range(4)] == [1, 2, 3, 3], "one more per call, never past the last"
     assert state.reveal_hint("2.2", 3, True) == 3, "--all reveals every hint"
     assert "Don't edit" in (tmp_path / "state.json").read_text(), "the state file says not to edit it"
+
+
+def test_a_missing_file_outside_the_repo_is_named_as_under_labs(tmp_path):
+    """A submission graded in a box: the message and its git command use the course's path, labs/stageN/..."""
+    from kflab import registry
+    from kflab.learner import LabTarget
+
+    lab = LabTarget(registry.get("1.1"), tmp_path / "box" / "labs")
+    with pytest.raises(failures.CheckFailure) as raised:
+        lab.file("kind-config.yaml")
+    said = str(raised.value)
+    assert "git checkout -- labs/stage1/01_kind_cluster/kind-config.yaml" in said and str(tmp_path) not in said, said

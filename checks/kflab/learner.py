@@ -34,10 +34,11 @@ class LabTarget:
         return self.meta.id
 
     def shown(self, path: Path) -> str:
-        """A path as the learner knows it: relative to the repo, else to the target."""
-        for base in (paths.REPO, self.root):
-            if Path(path).is_relative_to(base):
-                return str(Path(path).relative_to(base))
+        """A path as the learner knows it: relative to the repo, else as under labs/ (a target is shaped like it)."""
+        if Path(path).is_relative_to(paths.REPO):
+            return str(Path(path).relative_to(paths.REPO))
+        if Path(path).is_relative_to(self.root):
+            return str(Path("labs") / Path(path).relative_to(self.root))
         return str(path)
 
     def file(self, name: str) -> Path:
