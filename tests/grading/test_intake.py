@@ -57,6 +57,14 @@ def test_a_zip_link_leading_outside_is_refused(tmp_path):
         intake.unpack(archive, tmp_path / "out", 10 * MB)
 
 
+def test_a_zip_link_that_stays_inside_is_unpacked_as_a_link_like_a_tars(tmp_path):
+    archive = _zip(tmp_path / "s.zip", {"labs/stage1/01_kind_cluster/real.yaml": b"kind: Cluster\n"},
+                   links={"labs/stage1/01_kind_cluster/kind-config.yaml": "real.yaml"})
+    intake.unpack(archive, tmp_path / "out", 10 * MB)
+    link = tmp_path / "out" / "labs/stage1/01_kind_cluster/kind-config.yaml"
+    assert link.is_symlink() and link.read_text() == "kind: Cluster\n", "the same work scores the same, zipped or not"
+
+
 @pytest.mark.parametrize("kind, link, words", [
     (tarfile.SYMTYPE, "/etc/passwd", "link that leads outside"),
     (tarfile.SYMTYPE, "../../../etc/passwd", "link that leads outside"),

@@ -68,3 +68,15 @@ def test_csv_escapes_reasons_with_commas_and_quotes():
            "max_total": 10, "labs": {"2.1": {"points": 1.5}}}
     text = outputs.csv_text([LAB], [row])
     assert text.splitlines()[1] == 'x,1.5,1.5,10,crashed,"a, ""b""",n1; n2', text
+
+
+def test_gradescope_leaves_out_skipped_checkpoints_and_names_them_in_the_summary():
+    from kflab.grading import scoring
+
+    checks = {"test_a": {"outcome": "passed", "message": ""},
+              "test_on_cluster": {"outcome": "skipped", "message": "no Kubernetes API answers"}}
+    row = scoring.submission_result("ana", [LAB], {LAB.id: scoring.lab_result(LAB, checks)}, [])
+    results = outputs.gradescope([LAB], row)
+    assert [t["name"].rsplit(": ", 1)[1] for t in results["tests"]] == ["test_a"], "a skipped checkpoint is no failed test"
+    assert results["tests"][0]["max_score"] == LAB.points and "Hint" not in results["tests"][0]["output"]
+    assert "`test_on_cluster`: no Kubernetes API answers" in results["output"], results["output"]

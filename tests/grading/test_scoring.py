@@ -38,6 +38,16 @@ def test_a_lab_cut_short_keeps_what_finished():
     assert result["checks"]["test_b"] == {"outcome": "timeout", "message": "stopped", "points": 0.0, "max_points": LAB.points / 2}
 
 
+def test_a_lab_cut_short_says_why_once_and_leaves_out_what_could_not_have_run_here():
+    lab = dataclasses.replace(LAB, points=10, weights=())
+    result = scoring.cut_short(lab, _checks(a="passed"), ["a", "b", "c", "d"], "timeout", "stopped after 60 s",
+                               cannot_run={"d": "not run here: no Kubernetes API for the grader"})
+    checks = result["checks"]
+    assert result["points"] == round(10 / 3, 2), "a, b and c count; the cluster checkpoint d would have been skipped"
+    assert checks["b"]["message"] == "stopped after 60 s" and checks["c"]["message"].startswith("not reached")
+    assert checks["d"]["outcome"] == "skipped" and checks["d"]["max_points"] == 0
+
+
 def test_a_row_shows_its_worst_status_and_says_each_reason_once():
     other = dataclasses.replace(LAB, id="9.9")
     row = scoring.submission_result("x", [LAB, other], {LAB.id: scoring.missing_lab(LAB, "same"),
@@ -45,3 +55,17 @@ def test_a_row_shows_its_worst_status_and_says_each_reason_once():
     assert row["status"] == "missing" and row["reason"] == "2.1, 9.9: same", row["reason"]
     row = scoring.submission_result("x", [LAB, other], {LAB.id: scoring.cut_short(LAB, {}, [], "timeout", "slow")}, [])
     assert row["status"] == "timeout", "timeout outranks a missing lab"
+
+
+def test_a_timed_out_lab_on_a_grader_without_a_cluster_leaves_its_cluster_checkpoints_out():
+    from graderkit import LIMITS
+
+    from kflab.grading import attempt, run
+
+    out = attempt.Outcome(code=-9, stopped="timeout", running=LAB.id, collected={LAB.id: ["a", "b", "c"]},
+                          tiers={LAB.id: {"c": {"cluster"}}}, started={LAB.id},
+                          results={LAB.id: {"a": {"outcome": "passed", "message": ""}}}, reported=False,
+                          isolation={}, modules=None, peak_mb=0.0, output="")
+    checks = run._settle([LAB], out, LIMITS, run._blocked_tiers(network=False))[LAB.id]["checks"]
+    assert checks["c"]["outcome"] == "skipped" and "no Kubernetes API" in checks["c"]["message"], checks["c"]
+    assert checks["b"]["outcome"] == "timeout" and "loops or waits forever" in checks["b"]["message"], checks["b"]

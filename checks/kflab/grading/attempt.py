@@ -34,6 +34,7 @@ class Outcome:
     stopped: str | None  # "timeout", "memory" or "processes" when the grader ended the run
     running: str | None  # the lab that had started last
     collected: dict[str, list[str]] | None  # lab id -> checkpoint names; None if collection never ended
+    tiers: dict[str, dict[str, set[str]]]  # lab id -> checkpoint -> the tiers it needs beyond offline (cluster, gpu)
     started: set[str]
     results: dict[str, dict[str, dict]]  # lab id -> checkpoint -> {"outcome", "message", ...}
     reported: bool  # pytest got to the end (its last signed line came)
@@ -71,6 +72,7 @@ class _Events:
         self.path, self.offset, self.partial, self.key = path, 0, b"", key
         self.lab_of = {str(lab.check_file.relative_to(paths.REPO)): lab.id for lab in labs}
         self.collected: dict[str, list[str]] | None = None
+        self.tiers: dict[str, dict[str, set[str]]] = {}
         self.started: list[str] = []
         self.collector = results.Collector("grading", report=None, progress=False)
         self.modules: list[str] | None = None
@@ -104,6 +106,9 @@ class _Events:
             for nodeid in ev["ids"]:
                 if self.lab(nodeid):
                     self.collected.setdefault(self.lab(nodeid), []).append(results.check_name(nodeid))
+            for nodeid, tiers in ev.get("tiers", {}).items():
+                if self.lab(nodeid):
+                    self.tiers.setdefault(self.lab(nodeid), {})[results.check_name(nodeid)] = set(tiers)
         elif ev["e"] == "modules":
             self.modules = [str(f) for f in ev["files"]]
         elif ev["e"] == "start" and self.lab(ev["id"]):
@@ -177,7 +182,7 @@ def run(box: isolate.Box, labs: list[Lab], limits: confine.Limits, *, offline: b
     output = tail.text()
     if events.forged:
         output += f"\n[grader] {events.forged} line(s) in the result stream were not signed by the checks; ignored\n"
-    return Outcome(code=proc.returncode, stopped=stopped, running=running, collected=events.collected,
+    return Outcome(code=proc.returncode, stopped=stopped, running=running, collected=events.collected, tiers=events.tiers,
                    started=set(events.started), results=events.collector.labs, reported=events.modules is not None,
                    isolation=box.isolation(), modules=events.modules, peak_mb=round(peak, 1), output=output)
 

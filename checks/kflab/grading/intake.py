@@ -112,9 +112,14 @@ def _unzip(archive: Path, dest: Path, max_bytes: int) -> None:
             total += info.file_size
         if total > max_bytes:
             raise IntakeError(f"refused {archive.name}: it unpacks to {total // 2**20} MB, over the {max_bytes // 2**20} MB limit")
+        links = [info for info in infos if stat.S_ISLNK(info.external_attr >> 16)]
         for info in infos:
-            if not stat.S_ISLNK(info.external_attr >> 16):  # zip links stay out: isolate would skip them anyway
+            if info not in links:
                 zf.extract(info, dest)
+        for info in links:  # after the files; each stays inside (checked above), as a .tar.gz's links do
+            path = dest / info.filename.rstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(zf.read(info).decode(errors="replace"), path)
 
 
 def _untar(archive: Path, dest: Path, max_bytes: int) -> None:

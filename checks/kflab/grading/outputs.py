@@ -90,10 +90,13 @@ def junit_text(labs: list[Lab], rows: list[dict]) -> str:
 
 def gradescope(labs: list[Lab], row: dict) -> dict:
     """Gradescope's autograder results.json: a top-level score and one test per checkpoint."""
-    tests = []
+    tests, skipped = [], []
     for lab, name, check in _checks(labs, row):
+        if check["outcome"] == "skipped":  # Gradescope knows only passed and failed; these did not count
+            skipped.append(f"- {lab.id} `{name}`: {check['message'] or 'skipped'}")
+            continue
         output = check["message"]
-        if check["outcome"] != "passed" and lab.hints:
+        if check["outcome"] == "failed" and lab.hints:
             output = (output + "\n\n" if output else "") + f"Hint: {lab.hints[0]}"
         tests.append({
             "name": f"{lab.id} {lab.title}: {name or 'lab'}",
@@ -104,6 +107,8 @@ def gradescope(labs: list[Lab], row: dict) -> dict:
     summary = f"Status: {row['status']}." + (f" {row['reason']}" if row["reason"] else "")
     if row["notes"]:
         summary += "\n\n" + "\n".join(f"- {note}" for note in row["notes"])
+    if skipped:
+        summary += "\n\nNot graded here (they do not count):\n" + "\n".join(skipped)
     return {"score": row["total"], "execution_time": row.get("seconds", 0), "output": summary,
             "output_format": "md", "visibility": "visible", "tests": tests,
             "extra_data": {"status": row["status"], "max_total": row["max_total"]}}
@@ -131,6 +136,6 @@ def feedback(labs: list[Lab], row: dict) -> str:
             if check["outcome"] not in ("passed", "skipped") and check["message"]:
                 fence = "`" * max(3, 1 + max((len(m) for m in re.findall("`+", check["message"])), default=0))
                 lines += [f"### `{name}`: {check['outcome']}", "", f"{fence}text", check["message"], fence, ""]
-        if result["points"] < lab.points and lab.hints:
+        if result["points"] < lab.points and lab.hints and result["status"] == "ok":  # a timeout's reason says what to do
             lines += [f"Hint: {lab.hints[0]}", "", f"Run `kflab hint {lab.id}` for the next hint.", ""]
     return "\n".join(lines)

@@ -66,6 +66,7 @@ def _grade(job: Job, folder: Path) -> tuple[dict, str]:
         folders = ", ".join(lab.folder for lab in labs)
         return scoring.refused(name, labs, f"none of the labs' folders ({folders}) is in the submission", notes), ""
     per_lab = {lab.id: scoring.missing_lab(lab) for lab in labs if lab.id in missing}
+    blocked = _blocked_tiers(job.network)
     todo = [lab for lab in labs if lab.id not in missing and lab.check_file.exists()]
     logs, isolation, peak, modules = [], None, 0.0, set()
     for number in range(1, len(todo) + 2):
@@ -78,7 +79,7 @@ def _grade(job: Job, folder: Path) -> tuple[dict, str]:
         _show_as_labs(out, box)
         peak = max(peak, out.peak_mb)
         modules = modules | set(out.modules) if out.modules is not None and modules is not None else None
-        done = _settle(todo, out, limits)
+        done = _settle(todo, out, limits, blocked)
         per_lab.update(done)
         if not done:  # no progress at all: say why for every lab left, and stop
             reason = _why(out, limits, None)
@@ -101,7 +102,17 @@ def _show_as_labs(out: attempt.Outcome, box: isolate.Box) -> None:
                 check["message"] = check["message"].replace(prefix, "labs/")
 
 
-def _settle(labs: list[Lab], out: attempt.Outcome, limits: confine.Limits) -> dict[str, dict]:
+def _blocked_tiers(network: bool) -> dict[str, str]:
+    """Tiers whose checkpoints skip on this grading machine, with the skip's reason."""
+    from kflab import tiers
+
+    blocked = {} if network else {"cluster": "not run here: no Kubernetes API for the grader"}
+    if tiers.gpu_problem():
+        blocked["gpu"] = "not run here: no CUDA GPU on the grading machine"
+    return blocked
+
+
+def _settle(labs: list[Lab], out: attempt.Outcome, limits: confine.Limits, blocked: dict[str, str]) -> dict[str, dict]:
     """The labs this run decided; labs it never reached are left for the next run."""
     finished_normally = out.reported and not out.stopped and out.code in (0, 1, 5)
     decided = {}
@@ -113,7 +124,10 @@ def _settle(labs: list[Lab], out: attempt.Outcome, limits: confine.Limits) -> di
         if finished_normally or (complete and lab.id != out.running) or (complete and out.reported):
             decided[lab.id] = scoring.lab_result(lab, got)
         elif lab.id == out.running:
-            decided[lab.id] = scoring.cut_short(lab, got, names, _status(out), _why(out, limits, lab.id))
+            tiers = out.tiers.get(lab.id, {})
+            cannot_run = {n: next(blocked[t] for t in tiers[n] if t in blocked)
+                          for n in names if tiers.get(n, set()) & blocked.keys()}
+            decided[lab.id] = scoring.cut_short(lab, got, names, _status(out), _why(out, limits, lab.id), cannot_run)
     return decided
 
 
@@ -122,9 +136,11 @@ def _status(out: attempt.Outcome) -> str:
 
 
 def _why(out: attempt.Outcome, limits: confine.Limits, lab_id: str | None) -> str:
-    where = f" while checking lab {lab_id}" if lab_id else " before any check started"
+    """Why the run ended early; the row puts the lab's id in front, so a lab's reason does not repeat it."""
+    where = "" if lab_id else " before any check started"
     if out.stopped == "timeout":
-        return f"stopped after {limits.timeout:.0f} s (the time limit per lab){where}"
+        return (f"stopped after {limits.timeout:.0f} s (the time limit per lab){where}. Look for code that loops or "
+                "waits forever: at import, in a notebook cell, or in a function the checks call")
     if out.stopped == "memory":
         return f"stopped after using more than {limits.memory_mb} MB of memory{where}"
     if out.stopped == "processes":

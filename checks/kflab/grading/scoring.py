@@ -2,7 +2,7 @@
 
 Skipped checkpoints (a tier this machine cannot run) do not count: the lab's
 points are split over the checkpoints that ran. A checkpoint cut short by a
-timeout or a crash counts, with no points.
+timeout or a crash counts, with no points, unless its tier could not have run.
 """
 
 from __future__ import annotations
@@ -43,11 +43,24 @@ def missing_lab(lab: Lab, reason: str | None = None) -> dict:
     return lab_result(lab, {}, "missing", reason or f"no folder {lab.folder} in the submission")
 
 
-def cut_short(lab: Lab, finished: dict[str, dict], collected: list[str], status: str, reason: str) -> dict:
-    """A lab stopped by a timeout or a crash: what finished keeps its verdict, the rest gets none."""
-    checks = dict(finished)
+def cut_short(lab: Lab, finished: dict[str, dict], collected: list[str], status: str, reason: str,
+              cannot_run: dict[str, str] | None = None) -> dict:
+    """A lab stopped by a timeout or a crash: what finished keeps its verdict, the rest gets none.
+
+    The checkpoint that was running gets the reason; those after it were not reached. One
+    of a tier this machine cannot run (`cannot_run`: name -> why) would have been skipped,
+    so it is skipped and does not count.
+    """
+    checks, cannot_run, said = dict(finished), cannot_run or {}, False
     for name in collected:
-        checks.setdefault(name, {"outcome": status, "message": reason})
+        if name in checks:
+            continue
+        if name in cannot_run:
+            checks[name] = {"outcome": "skipped", "message": cannot_run[name]}
+        else:
+            checks[name] = {"outcome": status, "message": "not reached: the run stopped at an earlier checkpoint"
+                            if said else reason}
+            said = True
     return lab_result(lab, checks, status, reason)
 
 

@@ -76,7 +76,8 @@ def _emit(event: dict) -> None:
 
 
 def pytest_collection_finish(session):
-    _emit({"e": "collected", "ids": [item.nodeid for item in session.items]})
+    tiers = {item.nodeid: [t for t in ("cluster", "gpu") if item.get_closest_marker(t)] for item in session.items}
+    _emit({"e": "collected", "ids": [item.nodeid for item in session.items], "tiers": {k: v for k, v in tiers.items() if v}})
 
 
 def pytest_runtest_logstart(nodeid, location):
