@@ -111,3 +111,21 @@ def test_a_missing_file_outside_the_repo_is_named_as_under_labs(tmp_path):
         lab.file("kind-config.yaml")
     said = str(raised.value)
     assert "git checkout -- labs/stage1/01_kind_cluster/kind-config.yaml" in said and str(tmp_path) not in said, said
+
+
+def test_the_verdict_says_once_why_checkpoints_were_skipped(tmp_path):
+    """`kflab check 2` on a laptop without a cluster: one line names the reason, not one per lab or checkpoint."""
+    import types
+
+    from kflab import results
+
+    collector = results.Collector("solutions", progress=False)
+    for lab, name, outcome in [("2.1", "test_a", "passed"), ("2.1", "test_c", "skipped"), ("2.2", "test_c", "skipped")]:
+        message = "Skipped: no Kubernetes API answers." if outcome == "skipped" else ""
+        collector.pytest_runtest_logreport(types.SimpleNamespace(
+            nodeid=f"checks/x.py::{name}", when="setup" if outcome == "skipped" else "call",
+            user_properties=[("kflab_lab", lab), ("kflab_message", message)], passed=outcome == "passed",
+            failed=False, skipped=outcome == "skipped", duration=0.0))
+    lines = collector.summary_lines()
+    assert lines[-1] == "  2 skipped: no Kubernetes API answers.", lines
+    assert sum("no Kubernetes API" in line for line in lines) == 1, lines

@@ -80,6 +80,13 @@ class Collector:
                 verdict += f" ({s['skipped']} skipped)"
             lines.append(verdict)
             lines += [f"        measured: {c['measured']}" for c in s["checks"].values() if c.get("measured")]
+        reasons: dict[str, int] = {}  # why checkpoints were skipped, each said once for the whole run
+        for checks in self.labs.values():
+            for c in checks.values():
+                if c["outcome"] == "skipped":
+                    why = c["message"].removeprefix("Skipped: ").strip() or "no reason given"
+                    reasons[why] = reasons.get(why, 0) + 1
+        lines += [f"  {n} skipped: {why}" for why, n in reasons.items()]
         return lines
 
     # -- outputs ----------------------------------------------------------
