@@ -43,6 +43,9 @@ MISTAKES = {
     "1.3 Katib label set to true": (
         "1.3", "notebook-server.yaml", _swap("metrics-collector-injection: enabled", 'metrics-collector-injection: "true"'),
         "test_namespace_enables_katib_metrics_collector_injection", "exactly `enabled`"),
+    "1.3 CPU written with a made-up unit": (
+        "1.3", "notebook-server.yaml", _swap("cpu: 500m", "cpu: 0.5cores"),
+        "test_every_object_passes_its_upstream_schema", "'0.5cores' is not a Kubernetes quantity; write 500m or 0.5"),
     "3.1 accuracy printed as a percent": (
         "3.1", "train.py", _swap("accuracy={accuracy:.4f} samples_per_sec", "accuracy={accuracy:.1%} samples_per_sec"),
         "test_training_converges_past_85_percent_accuracy", "not a fraction between 0 and 1"),
@@ -54,6 +57,13 @@ MISTAKES = {
         "3.2", "trainjob.yaml", _swap("      limits:\n        nvidia.com/gpu: 4\n        memory: 32Gi\n      requests:\n",
                                       "      limits:\n        memory: 32Gi\n      requests:\n        nvidia.com/gpu: 4\n"),
         "test_every_pod_has_four_gpus_one_per_process", "requests only"),
+    "3.2 TrainJob with the Training Operator's apiVersion": (
+        "3.2", "trainjob.yaml", _swap("apiVersion: trainer.kubeflow.org/v1alpha1", "apiVersion: kubeflow.org/v1"),
+        "test_trainjob_matches_the_pinned_trainer_crd",
+        "TrainJob's apiVersion is trainer.kubeflow.org/v1alpha1; kubeflow.org/v1 is for"),
+    "3.3 primary container named unlike the container": (
+        "3.3", "experiment.yaml", _swap("primaryContainerName: training-container", "primaryContainerName: trainer"),
+        "test_search_space_tunes_lr_batch_size_and_one_more", "trialSpec has no container named 'trainer'"),
     "3.4 lowercase subject kind": (
         "3.4", "tenancy.yaml", _swap("- kind: Group", "- kind: group"),
         "test_file_holds_valid_rbac_quota_and_limit_range_objects", "case-sensitive"),
@@ -76,9 +86,23 @@ MISTAKES = {
     "3.5 Job without labels": (
         "3.5", "jobs.yaml", _swap("    kueue.x-k8s.io/queue-name: team-a", "    # kueue.x-k8s.io/queue-name: team-a"),
         "test_job_is_queued_suspended_with_a_priority_and_gpu_limits", "has no kueue.x-k8s.io/queue-name label"),
+    "3.5 GPUs under requests only": (
+        "3.5", "jobs.yaml", _swap("              memory: 16Gi\n            limits:\n              cpu: \"4\"\n              memory: 16Gi\n"
+                                  "              nvidia.com/gpu: 3",
+                                  "              memory: 16Gi\n              nvidia.com/gpu: 3\n            limits:\n"
+                                  "              cpu: \"4\"\n              memory: 16Gi"),
+        "test_job_is_queued_suspended_with_a_priority_and_gpu_limits",
+        "requests nvidia.com/gpu but sets no limit; Kubernetes takes GPUs only from limits. Move `nvidia.com/gpu: 3`"),
     "3.6 Knative traffic block": (
         "3.6", "inferenceservice.yaml", _swap("spec:\n", "spec:\n  traffic:\n  - percent: 30\n    revisionName: v2\n"),
         "test_inference_services_match_the_pinned_kserve_crd", "belong to Knative Serving"),
+    "3.7 `for` without a unit": (
+        # promtool names no rule and says it twice; the check says it once, with the rule and what to write.
+        "3.7", "alerts.yaml", _swap("for: 30m", "for: 30"), "test_promtool_accepts_every_rule",
+        '"GPUIdle", field `for`: not a valid duration string: "30"\nFix the rule it names (`for` needs a unit'),
+    "3.7 p95 summed without le": (
+        "3.7", "alerts.yaml", _swap("sum by (namespace, model_name, le)", "sum by (namespace, model_name)"),
+        "test_predictor_slow_fires_on_the_recent_p95_across_pods", "Keep `le` in the `sum by (...)` inside histogram_quantile"),
     "3.8 RBAC in the wrong namespace": (
         "3.8", "rbac.yaml", _swap("namespace: models", "namespace: kubeflow", 2),
         "test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more", "grants only in its own namespace"),

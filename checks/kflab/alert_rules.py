@@ -106,13 +106,43 @@ def _strip_positions(output: str, text: str = "") -> str:
     return said
 
 
+def _durations_named(said: str, rule: dict) -> str:
+    """promtool's `not a valid duration string: "30"` (it names no rule) with the group, rule and field that hold "30"."""
+    def where(match):
+        value = match.group(1)
+        found = []
+        for group in groups(rule):
+            if str(group.get("interval")) == value:
+                found.append(f'group "{group.get("name")}", field `interval`')
+            for i, r in enumerate(map(as_dict, as_list(group.get("rules"))), 1):
+                title = r.get("alert") or r.get("record") or "?"
+                found += [f'group "{group.get("name")}", rule {i}, "{title}", field `{key}`'
+                          for key in ("for", "keep_firing_for") if key in r and str(r[key]) == value]
+        return f"{'; '.join(found)}: {match.group(0)}" if found else match.group(0)
+    return re.sub(r'^not a valid duration string: "(.*)"$', where, said, flags=re.M)
+
+
+def _once(said: str) -> str:
+    """promtool reads the file twice and reports some errors once per reading: keep each line once."""
+    return "\n".join(dict.fromkeys(said.splitlines()))
+
+
+def advice(said: str) -> str:
+    """What to do about promtool's complaint, as the last sentence of a failure."""
+    named = "each rule it names" if len(set(re.findall(r'(group "[^"]*", rule \d+)', said))) > 1 else "the rule it names"
+    if "not a valid duration string" in said:
+        field = "`for`" if "field `for`" in said or "field `" not in said else "a duration"
+        return f"Fix {named} ({field} needs a unit, such as 30m), then run the check again."
+    return f"Fix {named}, then run the check again."
+
+
 def check(rule: dict) -> str | None:
     """promtool's complaint about the rules (syntax, PromQL, templates), or None if it accepts them."""
     with tempfile.TemporaryDirectory() as tmp:
         text = rule_file(rule)
         Path(tmp, RULES_FILE).write_text(text)
         code, output = promtool.run(["check", "rules", RULES_FILE], Path(tmp))
-    return None if code == 0 else _strip_positions(output, text)
+    return None if code == 0 else _durations_named(_once(_strip_positions(output, text)), rule)
 
 
 def shape_problem(rule: dict) -> str | None:

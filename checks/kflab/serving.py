@@ -86,8 +86,11 @@ class Server:
             return ""
 
     def last_error(self) -> str:
-        """The newest traceback in the server's log, cut to the learner's frames."""
-        return trim_traceback(self.output(), self.roots)
+        """The newest traceback in the server's log, cut to the learner's frames, named as in their lab folder."""
+        text = trim_traceback(self.output(), self.roots)
+        for root in self.roots:  # as LearnerError shows frames: `File "predictor.py"`, not an absolute path
+            text = text.replace(f'"{Path(root).resolve()}/', '"')
+        return text
 
     def stop(self) -> None:
         for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):

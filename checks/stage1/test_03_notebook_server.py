@@ -60,8 +60,9 @@ def test_namespace_enforces_the_baseline_pod_security_standard(objects):
     level = as_dict(as_dict(objects["Namespace"].get("metadata")).get("labels")).get(POD_SECURITY)
     expect(level != "restricted", f"`{POD_SECURITY}: restricted` would refuse the Notebook's pod, which sets no "
                                   "seccomp profile, runAsNonRoot or dropped capabilities. Use `baseline`.")
-    expect(level == "baseline", f"The Namespace's `{POD_SECURITY}` label is {level!r}. Set it to `baseline`, so the "
-                                "API server refuses privileged pods there; nothing in this course needs them.")
+    has = f"has no `{POD_SECURITY}` label" if level is None else f"labels `{POD_SECURITY}: {level}`"
+    expect(level == "baseline", f"The Namespace {has}. Set it to `baseline`, so the API server refuses privileged "
+                                "pods there; nothing in this course needs them.")
 
 
 def test_claim_and_notebook_live_in_the_learner_namespace(objects):

@@ -7,6 +7,13 @@ from kflab.failures import CheckFailure, expect
 from kflab.learner import LabTarget
 
 WORLD, GPUS_PER_POD = 16, 4
+# Where each file states its nodes (pods) and processes per node; how torchrun counts ranks from them.
+WORLD_FIELDS = {"trainjob.yaml": ("spec.trainer.numNodes", "spec.trainer.numProcPerNode"),
+                "pytorchjob.yaml": ("the Master + Worker replicas", "spec.nprocPerNode")}
+WORLD_WORDS = {"spec.trainer.numNodes": "how many nodes it runs (numNodes)",
+               "the Master + Worker replicas": "how many pods it runs (its replicas)",
+               "spec.trainer.numProcPerNode": "how many processes each node starts (numProcPerNode)",
+               "spec.nprocPerNode": "how many processes each pod starts (nprocPerNode)"}
 RESERVED_ENV = {"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}
 
 
@@ -47,10 +54,11 @@ def test_pytorchjob_matches_the_pinned_training_operator_crd(pytorchjob):
 
 def test_trainjob_runs_on_the_torch_distributed_runtime(trainjob):
     """Does the TrainJob reference the ClusterTrainingRuntime `torch-distributed`?"""
-    ref = (trainjob.get("spec") or {}).get("runtimeRef") or {}
+    ref = manifests.as_dict(manifests.as_dict(trainjob.get("spec")).get("runtimeRef"))
+    names = f"names {ref['name']!r}, not" if ref.get("name") else "is missing; add one naming"
     expect(ref.get("name") == "torch-distributed",
-           f"spec.runtimeRef names {ref.get('name')!r}, not 'torch-distributed'. The runtime supplies the JobSet template "
-           "and the torch policy that starts torchrun in every node.")
+           f"The TrainJob's spec.runtimeRef {names} the ClusterTrainingRuntime `torch-distributed`. The runtime supplies "
+           "the JobSet template and the torch policy that starts torchrun in every node.")
     expect(ref.get("kind", "ClusterTrainingRuntime") == "ClusterTrainingRuntime",
            f"spec.runtimeRef.kind is {ref.get('kind')!r}; torch-distributed is a ClusterTrainingRuntime (cluster-wide).")
 
@@ -61,9 +69,11 @@ def test_pytorchjob_has_one_master_and_three_workers(pytorchjob, jobs):
     expect(isinstance(specs, dict), "spec.pytorchReplicaSpecs should map replica types (Master, Worker) to their specs.")
     specs = {role: manifests.as_dict(spec) for role, spec in specs.items()}
     counts = {role: spec.get("replicas") for role, spec in specs.items()}
+    has = " and ".join(f"{role}: {n}" if n is not None else f"{role} (no replicas)" for role, n in counts.items())
     expect(counts == {"Master": 1, "Worker": 3},
-           f"pytorchReplicaSpecs has {counts or 'no replicas'}, not Master: 1 and Worker: 3. The Master hosts rank 0 and the "
-           "rendezvous (the webhook allows exactly one); the Workers make up the rest of the 4 pods.")
+           f"spec.pytorchReplicaSpecs has {has + ' only' if len(counts) == 1 else has or 'no replica specs'}. Make it "
+           "Master with `replicas: 1` and Worker with `replicas: 3` (the same container): the Master hosts rank 0 and "
+           "the rendezvous (the webhook allows exactly one), and the Workers make up the rest of the 4 pods.")
     for role, spec in specs.items():
         pod = manifests.as_dict(manifests.as_dict(spec.get("template")).get("spec"))
         names = [manifests.as_dict(c).get("name") for c in manifests.as_list(pod.get("containers"))]
@@ -88,9 +98,13 @@ def test_every_pod_has_four_gpus_one_per_process(jobs):
 def test_both_jobs_describe_a_world_of_16_processes(jobs):
     """Do the TrainJob (numNodes × numProcPerNode) and the PyTorchJob (replicas × nprocPerNode) both make 16 ranks?"""
     for name, job in jobs.items():
+        nodes_field, procs_field = WORLD_FIELDS[name]
+        unknown = [f for f, n in ((nodes_field, job["nodes"]), (procs_field, job["procs_per_node"])) if not n]
+        expect(not unknown, f"{name} does not say {' or '.join(WORLD_WORDS[f] for f in unknown)}, so its world size is "
+                            f"unknown. Set {nodes_field} and {procs_field} to 4 each, for 4 × 4 = {WORLD} ranks.")
         expect(job["world_size"] == WORLD,
-               f"{name} launches {job['nodes'] or '?'} node(s) × {job['procs_per_node'] or '?'} process(es) = "
-               f"{job['world_size'] or 'an unknown number of'} ranks, not {WORLD}. TrainJob: numNodes × numProcPerNode; PyTorchJob: (Master + Worker replicas) × nprocPerNode.")
+               f"{name} launches {job['nodes']} nodes × {job['procs_per_node']} processes = {job['world_size']} ranks, "
+               f"not {WORLD}. Set {nodes_field} and {procs_field} to 4 each (one process per GPU).")
 
 
 def test_commands_launch_train_py_with_torchrun(jobs, train_py_parser):

@@ -126,6 +126,24 @@ def sample_trial(spec) -> tuple[dict, list[str]]:
     return job, argv
 
 
+def said(value) -> str:
+    """A field's value as a learner reads it: quoted, or "not set"."""
+    return "not set" if value is None else repr(value)
+
+
+def primary_argv(template: dict) -> list[str]:
+    """The primary container's command and args, placeholders in place, or the sentence that says why there are none."""
+    try:
+        argv, _ = tune_trials.command(template.get("trialSpec") or {}, template.get("primaryContainerName", ""))
+    except TuneError as exc:
+        raise CheckFailure(upper_first(str(exc))) from None
+    return argv
+
+
+def upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def katib_words(template: dict) -> list[str]:
     """The primary container's command and args, placeholders still in place ([] if there is none)."""
     try:
@@ -150,13 +168,14 @@ def test_katib_webhook_would_accept_the_experiment(experiment):
 
 def test_objective_maximizes_accuracy_with_a_goal(spec):
     """Does the objective maximize `accuracy` and stop at a goal between 0 and 1?"""
-    obj = spec.get("objective") or {}
+    obj = manifests.as_dict(spec.get("objective"))
     expect(obj.get("type") == "maximize" and obj.get("objectiveMetricName") == "accuracy",
-           f"The objective is {obj.get('type')!r} {obj.get('objectiveMetricName')!r}; it should maximize 'accuracy', the "
-           "name train.py prints (`accuracy=0.91`).")
+           f"spec.objective has type {said(obj.get('type'))} and objectiveMetricName {said(obj.get('objectiveMetricName'))}. "
+           "Set `type: maximize` and `objectiveMetricName: accuracy`, the name train.py prints (`accuracy=0.91`).")
     goal = obj.get("goal")
+    has = "has no goal" if goal is None else f"has goal {goal!r}, not a fraction of 1"
     expect(isinstance(goal, (int, float)) and 0 < goal <= 1,
-           f"spec.objective.goal is {goal!r}. Set a number such as 0.95: the Experiment stops once a trial reaches it.")
+           f"spec.objective {has}. Set a number such as 0.95: the Experiment stops once a trial reaches it.")
 
 
 def test_algorithm_is_tpe(spec):
@@ -164,7 +183,7 @@ def test_algorithm_is_tpe(spec):
     name = (spec.get("algorithm") or {}).get("algorithmName")
     if isinstance(name, str) and name.lower() == "tpe" and name != "tpe":
         raise CheckFailure(f"algorithmName is {name!r}. Katib's names are case-sensitive: write `tpe`.")
-    expect(name == "tpe", f"algorithmName is {name!r}, not `tpe` (Tree-structured Parzen Estimator).")
+    expect(name == "tpe", f"spec.algorithm.algorithmName is {said(name)}. Set it to `tpe` (Tree-structured Parzen Estimator).")
 
 
 def test_search_space_tunes_lr_batch_size_and_one_more(spec):
@@ -172,6 +191,7 @@ def test_search_space_tunes_lr_batch_size_and_one_more(spec):
     params = [p for p in spec.get("parameters") or [] if isinstance(p, dict)]
     expect(2 <= len(params) <= 3, f"spec.parameters lists {len(params)} parameter(s). Search the learning rate, the batch "
                                   "size and one more (momentum), three at most, so a few trials cover the space.")
+    primary_argv(spec.get("trialTemplate") or {})  # without the container, no flag can be read
     fed = flag_parameters(spec)
     for flag, what in FLAGS.items():
         expect(flag in fed, f"No trial parameter reaches train.py's {flag} ({what}). Declare it in spec.parameters, give it "
@@ -182,9 +202,9 @@ def test_search_space_tunes_lr_batch_size_and_one_more(spec):
     swapped = swapped_references(spec)
     expect(not swapped, "The trial command passes parameters to the wrong flags:\n  - " + "\n  - ".join(swapped))
     expect(fed["--lr"].get("parameterType") == "double",
-           f"The learning rate is a {fed['--lr'].get('parameterType')!r} parameter; make it `double`.")
+           f"The learning rate's parameterType is {said(fed['--lr'].get('parameterType'))}; make it `double`.")
     expect(fed["--batch-size"].get("parameterType") in ("int", "discrete", "categorical"),
-           f"The batch size is a {fed['--batch-size'].get('parameterType')!r} parameter; make it `int` (whole samples).")
+           f"The batch size's parameterType is {said(fed['--batch-size'].get('parameterType'))}; make it `int` (whole samples).")
 
 
 def test_trial_limits_are_set_and_consistent(spec):
@@ -204,8 +224,9 @@ def test_every_trial_parameter_resolves(spec):
 
 def test_metrics_collector_is_stdout(spec):
     """Is the metrics collector StdOut, the one that reads `accuracy=0.91` lines?"""
-    kind = ((spec.get("metricsCollectorSpec") or {}).get("collector") or {}).get("kind")
-    expect(kind == "StdOut", f"metricsCollectorSpec.collector.kind is {kind!r}. Set `StdOut`: train.py prints its metrics.")
+    kind = manifests.as_dict(manifests.as_dict(spec.get("metricsCollectorSpec")).get("collector")).get("kind")
+    expect(kind == "StdOut", f"spec.metricsCollectorSpec.collector.kind is {said(kind)}. Set it to `StdOut` "
+                             "(`metricsCollectorSpec: {collector: {kind: StdOut}}`): train.py prints its metrics.")
 
 
 def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
@@ -218,7 +239,8 @@ def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
     found = manifests.core_problems(job) or []
     expect(not found, "The trialSpec is not a valid Job:\n  - " + "\n  - ".join(found))
     scripts = [a for a in argv if a.endswith("train.py")]
-    expect(scripts, f"The training container runs {argv}, not train.py.")
+    expect(scripts, f"The training container runs `{' '.join(argv)}`, not train.py. Run `python3 train.py` with the "
+                    "trial's flags.")
     expect(scripts[0] == "train.py",
            f"The command runs {scripts[0]} by its absolute path. Trials run in the folder that holds train.py (the "
            "ConfigMap's mount on a cluster, the lab folder with kflab tune): set `workingDir` and run `python3 train.py`.")
@@ -231,7 +253,8 @@ def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
            "Make `workingDir` the `mountPath` of the ConfigMap volume, or the trial will not find the script on a cluster.")
     args = argv[argv.index("train.py") + 1:]
     expect(any(katib.REFERENCE.search(a) for a in katib_words(template)),
-           "The command passes no ${trialParameters...} to train.py, so every trial would train the same way.")
+           "The command passes no ${trialParameters...} to train.py, so every trial would train the same way. Pass "
+           "each one as a flag, such as `--lr=${trialParameters.learningRate}`.")
     try:
         train_parser.parse_args([str(a) for a in args])
     except ValueError as exc:
@@ -254,11 +277,14 @@ def tuned(lab, lab_tmp, spec):
     settings = (spec.get("algorithm") or {}).get("algorithmSettings") or []
     seed = None if any(s.get("name") == "random_state" for s in settings) else 0
     lines = []
+    path = lab.file("experiment.yaml")
     try:
-        result = tune.run(lab.file("experiment.yaml"), max_trials=MAX_TRIALS, parallel=PARALLEL, seed=seed,
+        result = tune.run(path, max_trials=MAX_TRIALS, parallel=PARALLEL, seed=seed,
                           trial_timeout=180, out=lab_tmp / "tune", echo=lines.append)
     except TuneError as exc:
-        raise CheckFailure(f"`kflab tune experiment.yaml` refused to run it: {exc}") from None
+        text = str(exc).replace(str(path), lab.shown(path))
+        raise CheckFailure(f"`kflab tune experiment.yaml` refused to run it: {text}\nFix what it names, then run the "
+                           "check again.") from None
     files = tune_report.write(result)
     return result, files, "\n".join(lines)
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kflab import manifests
+from kflab import manifests, trainjobs
 from kflab.manifests import as_dict, as_list, name_of
 from kflab.controlplane.cluster_setup import GPU_TAINT  # the taint GPU node pools carry (the kwok GPU node too)
 from kflab.failures import expect
@@ -71,7 +71,8 @@ def test_cluster_queue_gives_gpus_their_own_flavor(queues):
     """Does a resource group cover nvidia.com/gpu with a flavor bound to GPU nodes, tolerating their taint?"""
     cq, flavor, quota = _gpu_flavor(queues)
     expect(cq is not None, "No ClusterQueue resource group covers nvidia.com/gpu. Add one with a GPU flavor and a nominalQuota.")
-    expect(str(quota) == "4", f"The GPU flavor's nominalQuota is {quota}; the team's share is 4 GPUs.")
+    expect(str(quota) == "4", f"The GPU flavor {'has no nominalQuota' if quota is None else f'has nominalQuota {quota}'} for "
+                              f"{GPU}; set it to 4, the team's share.")
     spec = next((as_dict(f.get("spec")) for f in _of(queues, "ResourceFlavor") if name_of(f) == flavor), None)
     expect(spec is not None, f"The ClusterQueue names flavor {flavor!r}, but no ResourceFlavor of that name exists.")
     expect(as_dict(spec.get("nodeLabels")).get(GPU_LABEL) == "true",
@@ -91,7 +92,8 @@ def test_local_queue_feeds_the_cluster_queue(queues):
     lqs = _of(queues, "LocalQueue")
     expect(lqs, "queues.yaml has no LocalQueue. Users submit to a LocalQueue in their namespace; add one.")
     target = as_dict(lqs[0].get("spec")).get("clusterQueue")
-    expect(target in names, f"LocalQueue {name_of(lqs[0])} points at {target!r}, not at a ClusterQueue in the file ({sorted(names)}).")
+    expect(target in names, f"LocalQueue {name_of(lqs[0])} {'has no spec.clusterQueue' if target is None else f'points at {target!r}'}. "
+                            f"Set spec.clusterQueue to a ClusterQueue of the file ({', '.join(sorted(names)) or 'none yet'}).")
 
 
 def test_job_is_queued_suspended_with_a_priority_and_gpu_limits(queues, job):
@@ -106,8 +108,14 @@ def test_job_is_queued_suspended_with_a_priority_and_gpu_limits(queues, job):
     expect(as_dict(job.get("spec")).get("suspend") is True, "Create the Job with spec.suspend: true; Kueue unsuspends it on admission.")
     pod = as_dict(as_dict(as_dict(job.get("spec")).get("template")).get("spec"))
     containers = [as_dict(c) for c in as_list(pod.get("containers"))] or [{}]
-    limits = as_dict(as_dict(containers[0].get("resources")).get("limits"))
-    expect(GPU in limits, "The Job's container sets no nvidia.com/gpu limit, so it never asks the GPU flavor for anything.")
+    resources = as_dict(containers[0].get("resources"))
+    requested = as_dict(resources.get("requests")).get(GPU)
+    expect(not trainjobs.gpus_only_requested(resources),
+           f"The container requests {GPU} but sets no limit; Kubernetes takes GPUs only from limits. "
+           f"Move `{GPU}: {requested}` under resources.limits.")
+    expect(GPU in as_dict(resources.get("limits")),
+           f"The Job's container sets no {GPU} limit, so it never asks the GPU flavor for anything. Add "
+           f"`{GPU}: 3` under resources.limits.")
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,16 @@ def instances(features, rows=slice(0, ROWS)) -> list[dict]:
     return features.iloc[rows].to_dict("records")
 
 
+def described(predictor: dict) -> str:
+    """What a predictor is named and serves, in words."""
+    name, uri = predictor.get("name"), isvcs.model(predictor).get("storageUri")
+    return (f"is named {name!r}" if name else "has no name") + (f" and serves {uri}" if uri else " and no storageUri")
+
+
+def said_share(percent) -> str:
+    return "sets no trafficPercent" if percent is None else f"gets trafficPercent {percent!r}"
+
+
 def test_predictor_reports_the_model_ready(server):
     """Does the model server list the model as ready on KServe's v1 status endpoint?"""
     reply = server.request(f"/v1/models/{MODEL}")
@@ -109,17 +119,17 @@ def test_canary_passes_kserves_admission_rules(isvc):
 def test_v2_is_a_canary_with_a_30_percent_share_beside_v1(isvc):
     """Does a canary named v2 serve the v2 model with trafficPercent 30 beside the stable v1?"""
     stable, entries = isvcs.predictor(isvc), isvcs.canaries(isvc)
-    expect(stable.get("name") == "v1" and isvcs.model(stable).get("storageUri", "").endswith("/v1"),
-           f"The stable predictor should be named v1 and serve .../v1 (it is {stable.get('name')!r}, serving "
-           f"{isvcs.model(stable).get('storageUri')!r}). Naming it makes its Deployment cancer-classifier-v1-predictor.")
+    expect(stable.get("name") == "v1" and str(isvcs.model(stable).get("storageUri", "")).endswith("/v1"),
+           f"The stable predictor (spec.predictor) should be named v1 and serve {BUCKET}/v1; it {described(stable)}. "
+           "Set its `name: v1` (its Deployment is then cancer-classifier-v1-predictor) and its model's storageUri.")
     expect(len(entries) == 1, f"spec.canary has {len(entries)} entries; the A/B test has one: v2.")
     pred = manifests.as_dict(entries[0].get("predictor"))
-    expect(pred.get("name") == "v2" and isvcs.model(pred).get("storageUri", "").endswith("/v2"),
-           f"The canary should be named v2 and serve .../v2 (it is {pred.get('name')!r}, serving "
-           f"{isvcs.model(pred).get('storageUri')!r}).")
+    expect(pred.get("name") == "v2" and str(isvcs.model(pred).get("storageUri", "")).endswith("/v2"),
+           f"The canary's predictor should be named v2 and serve {BUCKET}/v2; it {described(pred)}. Set both.")
     expect(entries[0].get("trafficPercent") == CANARY_SHARE,
-           f"The canary gets trafficPercent {entries[0].get('trafficPercent')!r}; the tutorial's test gives v2 "
-           f"{CANARY_SHARE}% (in Standard mode that sizes v2's pods), and v1 keeps the rest without being told.")
+           f"The canary {said_share(entries[0].get('trafficPercent'))}. Set `trafficPercent: {CANARY_SHARE}`: the "
+           f"tutorial's test gives v2 {CANARY_SHARE}% (in Standard mode that sizes v2's pods), and v1 keeps the rest "
+           "without being told.")
 
 
 def test_promotion_hands_the_stable_slot_to_the_canary(isvc, promoted):

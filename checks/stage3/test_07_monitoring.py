@@ -2,7 +2,7 @@
 
 import pytest
 
-from kflab import alert_rules, manifests, promtool
+from kflab import alert_rules, manifests, promql, promtool
 from kflab.alert_rules import At, Scenario
 from kflab.failures import expect, fail
 
@@ -105,7 +105,10 @@ def behaves(rule, accepted, scenario: Scenario):
     expect(scenario.alert in alert_rules.alerts(rule),
            f"alerts.yaml has no alert named {scenario.alert}. Keep the alert names of the starter.")
     expect(accepted is None, f"promtool cannot load the rules yet, so {scenario.alert} cannot be tried. "
-                             f"Fix this first:\n{accepted}")
+                             f"It says:\n{accepted}\n{alert_rules.advice(accepted or '')}")
+    expr = alert_rules.alerts(rule)[scenario.alert].get("expr")
+    wrong = promql.quantile_problem(scenario.alert, expr)
+    expect(wrong is None, wrong)
     wrong = alert_rules.first_wrong_moment(rule, scenario)
     expect(wrong is None, f"{wrong}\nTo try it yourself, put such series in a promtool test like queue-test.yaml and run "
                           "`kflab promtool test rules` on it.")
@@ -120,16 +123,17 @@ def test_the_rules_match_the_pinned_prometheusrule_crd(rule):
 def test_prometheus_selects_the_rules_by_their_label(rule):
     """Does the PrometheusRule carry the label `role: alert-rules`, which the lab's Prometheus selects?"""
     labels = manifests.as_dict(manifests.as_dict(rule.get("metadata")).get("labels"))
+    has = ", ".join(f"`{k}: {v}`" for k, v in labels.items()) or "none"
     expect(all(labels.get(k) == v for k, v in SELECTOR.items()),
-           f"metadata.labels is {labels}. Prometheus loads only the PrometheusRules that its ruleSelector matches: "
-           "add `role: alert-rules`.")
+           f"The PrometheusRule lacks the label `role: alert-rules` (its labels: {has}). Prometheus loads only the "
+           "PrometheusRules that its ruleSelector matches: add `role: alert-rules` under metadata.labels.")
 
 
 def test_promtool_accepts_every_rule(rule, accepted):
     """Does `promtool check rules` accept the spec's groups: YAML, PromQL, durations and annotation templates?"""
     shape = alert_rules.shape_problem(rule)  # else promtool gets an empty rule file, and accepts it
     expect(shape is None, f"alerts.yaml: {shape}")
-    expect(accepted is None, f"promtool check rules refused the rules:\n{accepted}")
+    expect(accepted is None, f"promtool check rules refused the rules:\n{accepted}\n{alert_rules.advice(accepted or '')}")
 
 
 def test_each_alert_waits_names_a_severity_and_says_who_is_in_trouble(rule):
