@@ -2,7 +2,7 @@
 
 import pytest
 
-from kflab import failures, kfp_local, manifests, state
+from kflab import failures, kfp_local, kfp_traceback, manifests, state
 
 RUNNER_LOG = """\
 18:15:17.711 - INFO - Executing task \x1b[96m'load'\x1b[0m
@@ -29,19 +29,10 @@ def test_runner_log_gives_executions_cache_hits_skips_and_failures():
 
 
 def test_traceback_keeps_only_the_components_frames():
-    text = kfp_local.learner_traceback(RUNNER_LOG)
+    text = kfp_traceback.learner_traceback(RUNNER_LOG)
     assert "<your component>" in text and 'raise ValueError("boom")' in text, "the component's frame is shown"
     assert "site-packages" not in text, "KFP's own frames are trimmed"
     assert text.rstrip().endswith("ValueError: boom"), "the exception line closes the traceback"
-
-
-def test_log_excerpt_starts_at_the_failed_task_and_caps_its_length():
-    text = kfp_local.log_excerpt(RUNNER_LOG, "score")
-    assert text.startswith("18:15:21.000") and "'load'" not in text, f"the excerpt starts where score ran: {text!r}"
-    assert "\x1b[" not in text, "colour codes are stripped"
-    short = kfp_local.log_excerpt(RUNNER_LOG, None, lines=3)
-    assert short.splitlines()[0].startswith("... (9 lines of the kfp.local log left out"), f"a cap says what it left out: {short!r}"
-    assert len(short.splitlines()) == 4 and short.rstrip().endswith("FAILURE"), "the last lines are kept"
 
 
 def test_quantities_are_read_as_kubernetes_reads_them():

@@ -1,5 +1,6 @@
 """Bad learner code fails its own checks with a sentence, and the rest of the suite still runs."""
 
+import json
 import shutil
 
 import pytest
@@ -23,6 +24,8 @@ MISTAKES = {
     "unstratified split": (lambda src: src.replace(', stratify=df["target"]', "", 1), "the classes are out of balance"),
     "missing output parameter": (lambda src: src.replace("    train_data: Output[Dataset],\n", "", 1),
                                  "has no parameter `train_data` yet"),
+    "split declared as an input": (lambda src: src.replace("    test_data: Output[Dataset],\n", "    test_data: Input[Dataset],\n", 1),
+                                   "`test_data` is declared `Input[Dataset]`; a split the component writes must be `Output[Dataset]`."),
 }
 
 
@@ -52,6 +55,10 @@ OTHER_LABS = {
     "secret keys with dashes": ("2.4", "pipeline.py", lambda src: src.replace('{"accesskey": "AWS_ACCESS_KEY_ID", "secretkey":',
                                                                              '{"access-key": "AWS_ACCESS_KEY_ID", "secret-key":', 1),
                                 "s3-credentials holds the key `accesskey`"),
+    "secret mapping reversed": ("2.4", "pipeline.py", lambda src: src.replace(
+        '{"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"}',
+        '{"AWS_ACCESS_KEY_ID": "accesskey", "AWS_SECRET_ACCESS_KEY": "secretkey"}', 1),
+        "fetch-data's env vars are named accesskey, secretkey: the mapping is reversed."),
     "cpu request from a pipeline parameter": ("2.4", "pipeline.py", lambda src: src.replace(
         "def production_pipeline(n_estimators: int = 100):", 'def production_pipeline(n_estimators: int = 100, train_cpu: str = "1"):', 1
     ).replace('train.set_cpu_request("1")', "train.set_cpu_request(train_cpu)", 1), "is a pipeline parameter"),
@@ -96,3 +103,27 @@ def test_a_learner_mistake_fails_its_lab_with_a_sentence_and_spares_the_others(t
         f"checking a {mistake} wrote train.csv into the repository; learner code must run in a scratch folder"
     result_other = result["labs"][other]
     assert result_other["failed"] == 0 and result_other["passed"] > 0, f"lab {other} must still run and pass beside a {mistake}"
+
+
+def test_a_component_that_raises_shows_its_own_file_and_line_and_no_runner_log(tmp_path):
+    """The failed local run names components.py and the learner's line, and pytest shows no kfp.local log."""
+    lab = registry.get(LAB)
+    target = _target(tmp_path / "target", LAB, OTHER, FILE, MISTAKES["component that raises"][0])
+    source = (lab.dir(target) / FILE).read_text().splitlines()
+    line = source.index('    raise ValueError("boom")') + 1
+    report, out = tmp_path / "report.json", tmp_path / "pytest.out"
+    with out.open("w") as fh:
+        checkrun.run_pytest(checkrun.pytest_args([lab], str(target), [f"--kflab-report={report}", "--no-progress"],
+                                                 parallel=False), stdout=fh, stderr=fh)
+    checks = json.loads(report.read_text())["labs"][LAB]["checks"]
+    runs = [c["message"] for c in checks.values() if c["outcome"] == "failed" and "local run failed" in c["message"]]
+    assert runs, f"a component that raises must fail the local-run checkpoints: {checks}"
+    for message in runs:
+        assert f'File "components.py", line {line}, in data_preprocessing' in message, \
+            f"the frame names the learner's file and line {line}, not KFP's generated file: {message}"
+        assert "/tmp/" not in message and "ephemeral_component" not in message, f"no temporary paths: {message}"
+        assert "Run `python components.py` in the lab's folder to see kfp.local's full log." in message, message
+    shown = out.read_text()
+    assert "Captured stdout" not in shown and "Executing task" not in shown, \
+        f"pytest must not show kfp.local's own log under the failure:\n{shown[-3000:]}"
+    assert "ephemeral_component" not in shown and "kfp-workspace" not in shown, f"no runner temp paths:\n{shown[-3000:]}"

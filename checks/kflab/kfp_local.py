@@ -11,24 +11,24 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import inspect
 import io
 import json
 import logging
 import re
-import sys
 import time
 import warnings
 from pathlib import Path
 
+from kflab import kfp_traceback
 from kflab.failures import CheckFailure
+from kflab.kfp_traceback import ANSI
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 EXECUTING = re.compile(r"Executing task '?([\w.-]+)'?")
 CACHE_HIT = re.compile(r"Task '?([\w.-]+)'? cache hit")
 SKIPPED = re.compile(r"Skipping (?:conditional )?task '?([\w.-]+)'?")
 FINISHED = re.compile(r"Task '?([\w.-]+)'? finished with status (\w+)")
 CONTAINER_REFUSED = "only supports running Lightweight Python Components"  # SubprocessRunner's RuntimeError
-LOG_LINES = 40  # of the runner's log shown under a failure; the lab's file run with python shows it all
 
 
 class RunFailed(CheckFailure):
@@ -112,6 +112,15 @@ def _captured():
 _ROOT: list[Path] = []
 
 
+def returned(value) -> str:
+    """What a run returned, in words: nothing, the outputs by name, or the value."""
+    if value is None or value == {}:
+        return "nothing"
+    if isinstance(value, dict):
+        return "the outputs " + ", ".join(f"`{name}`" for name in value)
+    return repr(value)
+
+
 def init(pipeline_root: Path, caching: bool = True) -> None:
     """Point kfp.local at `pipeline_root`: subprocesses in this environment, cache on."""
     from kfp import local
@@ -135,55 +144,22 @@ def parse_log(text: str) -> dict:
     }
 
 
-def learner_traceback(text: str) -> str:
-    """The last traceback a task printed, keeping only frames of the component's own code.
-
-    Task output is streamed indented; the block is dedented by the indent of its
-    "Traceback" line. When no frame is the component's, the error came from KFP
-    itself, and only the exception line is kept.
-    """
-    text = ANSI.sub("", text)
-    start = text.rfind("Traceback (most recent call last):")
-    if start < 0:
-        return ""
-    line_start = text.rfind("\n", 0, start) + 1
-    indent = start - line_start
-    lines = [ln[indent:] if ln[:indent].isspace() or not indent else ln for ln in text[line_start:].splitlines()[1:]]
-    kept, keep_next, exception = [], False, ""
-    for line in lines:
-        if line.startswith("  File "):
-            keep_next = "ephemeral_component.py" in line
-            if keep_next:
-                kept.append(line.replace("ephemeral_component.py", "<your component>"))
-        elif line.startswith("    ") and keep_next:
-            kept.append(line)
-            keep_next = False
-        elif line and not line.startswith(" "):
-            exception = line  # the first unindented line after the frames
-            break
-    if not kept:
-        return f"{exception}\n(raised inside KFP, not in your component's code)" if exception else ""
-    return "\n".join(kept + [exception])
+def learner_file(func) -> Path | None:
+    """The file that defines a pipeline or component, when it is one (not a lambda around it)."""
+    inner = getattr(func, "pipeline_func", None) or getattr(func, "python_func", None)
+    try:
+        return Path(inspect.getsourcefile(inner)) if inner else None
+    except TypeError:
+        return None
 
 
-def log_excerpt(text: str, task: str | None = None, lines: int = LOG_LINES) -> str:
-    """The end of the runner's log, from where `task` last started, at most `lines` lines."""
-    text = ANSI.sub("", text)
-    if task:
-        start = max(text.rfind(f"Executing task '{task}'"), text.rfind(f"Executing task {task}"))
-        if start >= 0:
-            text = text[text.rfind("\n", 0, start) + 1:]
-    kept = text.rstrip().splitlines()
-    if len(kept) > lines:
-        left = len(kept) - lines
-        kept = [f"... ({left} lines of the kfp.local log left out; run the lab's file with python to see them all)"] + kept[-lines:]
-    return "\n".join(kept) + "\n"
-
-
-def run(func, arguments: dict | None = None, doing: str = "running your pipeline", root: Path | None = None) -> LocalRun:
+def run(func, arguments: dict | None = None, doing: str = "running your pipeline", root: Path | None = None,
+        file: Path | None = None) -> LocalRun:
     """Run a pipeline (or a single component) once with the current kfp.local config.
 
     `root` names the pipeline root when the caller's code, not init(), set it up.
+    `file` is the learner's file that holds the components and runs with python;
+    without it, the file that defines `func`.
     """
     start = time.perf_counter()
     outputs, error = None, None
@@ -201,22 +177,34 @@ def run(func, arguments: dict | None = None, doing: str = "running your pipeline
             error = exc
     text = tee.buffer.getvalue()
     parsed = parse_log(text)
-    if error is not None and CONTAINER_REFUSED in str(error):
+    if error is not None:
+        _raise_for(error, text, parsed, doing, Path(file) if file else learner_file(func))
+    return LocalRun(outputs=outputs, seconds=time.perf_counter() - start, log=text,
+                    root=root, **parsed)
+
+
+def _raise_for(error: Exception, text: str, parsed: dict, doing: str, source: Path | None) -> None:
+    """A failed run as sentences: what failed, the learner's own traceback if any, how to see the whole log.
+
+    The runner's log itself (KFP's frames, executor input, temporary paths) is never shown.
+    """
+    full_log = (f"Run `python {source.name}` in the lab's folder to see kfp.local's full log." if source
+                else "Run the lab's pipeline file with python to see kfp.local's full log.")
+    if CONTAINER_REFUSED in str(error):
         reached = list(parsed["executed"])[-1] if parsed["executed"] else "a container component"
-        sys.stdout.write(log_excerpt(text))  # pytest shows captured output under the failure
         raise CheckFailure(f"The local run reached task '{reached}' while {doing}. It is a container component, which "
                            "kfp.local's SubprocessRunner cannot run (it runs Python components only). Put that task "
                            "under a `dsl.If` on a parameter that is false in local runs, such as `deploy == True`.")
-    if error is not None:
-        failed = parsed["failed"][0] if parsed["failed"] else None
-        where = f" in task '{failed}'" if failed else ""
-        tb = learner_traceback(text)
-        message = f"The local run failed{where} while {doing}: {ANSI.sub('', str(error)).strip()}"
-        if tb:
-            message += "\nTraceback (your component only):\n" + tb
-        else:
-            message += "\nRun the lab's file with python to see the full log."
-        sys.stdout.write(log_excerpt(text, failed))  # pytest shows captured output under the failure
-        raise RunFailed(message, failed)
-    return LocalRun(outputs=outputs, seconds=time.perf_counter() - start, log=text,
-                    root=root, **parsed)
+    failed = parsed["failed"][0] if parsed["failed"] else None
+    where = f" in task '{failed}'" if failed else ""
+    tb = kfp_traceback.learner_traceback(text, source)
+    if tb and "\n" in tb:  # frames of the component's own code
+        raise RunFailed(f"The local run failed{where} while {doing}: your component raised "
+                        f"{tb.splitlines()[-1].split(':')[0]}. {full_log}\nTraceback (your component only):\n{tb}", failed)
+    if tb:  # KFP raised, outside the component's code
+        raise RunFailed(f"The local run failed{where} while {doing}: KFP raised `{tb}` outside your component's code. "
+                        f"{full_log}", failed)
+    if failed:  # the runner's own error only repeats which task failed
+        raise RunFailed(f"The local run failed{where} while {doing}, without a traceback. {full_log}", failed)
+    said = kfp_traceback.without_temp_paths(ANSI.sub("", str(error)).strip()).rstrip(".")
+    raise RunFailed(f"The local run failed while {doing}: {said}. {full_log}", failed)

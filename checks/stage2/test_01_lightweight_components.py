@@ -1,5 +1,6 @@
 """Lab 2.1: lightweight components (data_preprocessing)."""
 
+import ast
 import contextlib
 import inspect
 import math
@@ -12,7 +13,7 @@ from kfp import dsl
 from kfp.dsl import Dataset
 
 from kflab import datasets, kfp_local
-from kflab.failures import expect, fail
+from kflab.failures import LearnerError, expect, fail
 from kflab.kfp_ir import PipelineIR
 
 TEST_SIZE, SEED = 0.25, 7  # not the defaults, so the run proves they are passed through
@@ -22,10 +23,41 @@ SIGNATURE = {"input_data": "input_data: Input[Dataset]", "train_data": "train_da
              "random_state": "random_state: int = 42"}
 
 
+def components(lab):
+    """The learner's components.py; a split declared as an input is named before the traceback it causes."""
+    try:
+        return lab.module("components.py")
+    except LearnerError:  # split_demo's call to data_preprocessing raises at import
+        for name in splits_declared_as_inputs(lab.file("components.py")):
+            fail(split_is_an_input(name))
+        raise
+
+
+def splits_declared_as_inputs(path: Path) -> list[str]:
+    """The splits (train_data, test_data) that data_preprocessing annotates as Input[...] in the source."""
+    try:
+        tree = ast.parse(path.read_text())
+    except (SyntaxError, ValueError, UnicodeDecodeError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "data_preprocessing":
+            for arg in node.args.args + node.args.kwonlyargs:
+                ann = arg.annotation
+                base = ann.value if isinstance(ann, ast.Subscript) else None
+                named = base.id if isinstance(base, ast.Name) else base.attr if isinstance(base, ast.Attribute) else None
+                if arg.arg in ("train_data", "test_data") and named == "Input":
+                    found.append(arg.arg)
+    return found
+
+
+def split_is_an_input(name: str) -> str:
+    return f"`{name}` is declared `Input[Dataset]`; a split the component writes must be `Output[Dataset]`."
+
+
 @pytest.fixture(scope="module")
 def component(lab):
-    module = lab.module("components.py")
-    return lab.attr(module, "data_preprocessing", "component")
+    return lab.attr(components(lab), "data_preprocessing", "component")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +72,7 @@ def csv(lab_tmp):
 
 
 @pytest.fixture(scope="module")
-def local_run(component, csv, lab_tmp):
+def local_run(component, csv, lab, lab_tmp):
     """One kfp.local run of the learner's component behind an importer."""
     class Splits(NamedTuple):
         train: Dataset
@@ -54,12 +86,14 @@ def local_run(component, csv, lab_tmp):
             return Splits(train=task.outputs["train_data"], test=task.outputs["test_data"])
     except (TypeError, KeyError, ValueError) as exc:
         expect_signature(component)
+        for name in splits_declared_as_inputs(lab.file("components.py")):
+            fail(split_is_an_input(name))
         expect(False, f"data_preprocessing cannot be wired as the lab asks ({exc}). "
                       "It needs the parameters test_size and random_state and the outputs train_data and test_data.")
 
     kfp_local.init(lab_tmp / "local")
     run = kfp_local.run(wrapper, {"data_uri": str(csv), "test_size": TEST_SIZE, "random_state": SEED},
-                        doing="running data_preprocessing with kfp.local")
+                        doing="running data_preprocessing with kfp.local", file=lab.file("components.py"))
     for name, art in run.outputs.items():
         expect_kfp_path(f"{name}_data", art.uri, run.root)
     return {name: pd.read_csv(art.path) for name, art in run.outputs.items()}
@@ -90,12 +124,19 @@ def test_component_takes_a_dataset_and_gives_train_and_test_datasets(interface):
     inputs, outputs = interface
     in_types = {k: v["artifactType"]["schemaTitle"] for k, v in inputs.get("artifacts", {}).items()}
     out_types = {k: v["artifactType"]["schemaTitle"] for k, v in outputs.get("artifacts", {}).items()}
+    for name in ("train_data", "test_data"):
+        expect(name not in in_types, split_is_an_input(name))
     expect(in_types.get("input_data") == "system.Dataset",
-           f"data_preprocessing should take `input_data: Input[Dataset]`, but its artifact inputs are {in_types or 'none'}.")
+           f"data_preprocessing should take `input_data: Input[Dataset]`, but its artifact inputs are {_named(in_types)}.")
     for name in ("train_data", "test_data"):
         expect(out_types.get(name) == "system.Dataset",
-               f"data_preprocessing has no `{name}: Output[Dataset]` (its outputs are {out_types or 'none'}). "
+               f"data_preprocessing has no `{name}: Output[Dataset]` (its artifact outputs are {_named(out_types)}). "
                "Declare it in the signature so KFP gives the component a path to write to.")
+
+
+def _named(types: dict) -> str:
+    """Artifacts as words: `train_data` (Dataset), ... or none."""
+    return ", ".join(f"`{k}` ({v.removeprefix('system.')})" for k, v in types.items()) or "none"
 
 
 def test_component_takes_test_size_and_random_state_with_defaults(interface):
@@ -175,7 +216,7 @@ def test_split_is_deterministic_for_a_given_random_state(component, csv, lab, la
 
 def test_the_demo_pipeline_passes_its_test_size_to_the_component(lab, lab_tmp):
     """Does split_demo hand its own test_size parameter on to data_preprocessing?"""
-    demo = lab.attr(lab.module("components.py"), "split_demo", "pipeline")
+    demo = lab.attr(components(lab), "split_demo", "pipeline")
     tasks = [t for t in PipelineIR.of(demo, lab_tmp).tasks().values()
              if t["componentRef"]["name"] == "comp-data-preprocessing"]
     expect(tasks, "split_demo runs no data_preprocessing task. Call data_preprocessing(input_data=raw.output, ...) "

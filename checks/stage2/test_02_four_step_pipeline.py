@@ -25,10 +25,10 @@ def ir(pipeline, lab_tmp):
 
 
 @pytest.fixture(scope="module")
-def local_run(pipeline, lab_tmp):
+def local_run(pipeline, lab, lab_tmp):
     """The learner's pipeline, run once with its defaults."""
     kfp_local.init(lab_tmp / "local")
-    return kfp_local.run(pipeline, doing="running training_pipeline with its defaults")
+    return kfp_local.run(pipeline, doing="running training_pipeline with its defaults", file=lab.file("pipeline.py"))
 
 
 def test_pipeline_has_typed_learning_rate_and_epochs_with_defaults(ir):
@@ -68,8 +68,9 @@ def test_training_reads_the_train_split_and_evaluation_the_test_split(ir):
 
 def test_pipeline_passes_learning_rate_and_epochs_to_train(ir):
     """Does train-model receive the pipeline's learning_rate and epochs (not constants)?"""
-    train = ir.tasks().get("train-model", {})
-    params = train.get("inputs", {}).get("parameters", {})
+    expect("train-model" in ir.tasks(), "The pipeline has no train-model task. "
+                                        "Call train_model(..., learning_rate=learning_rate, epochs=epochs).")
+    params = ir.tasks()["train-model"].get("inputs", {}).get("parameters", {})
     for name in ("learning_rate", "epochs"):
         source = params.get(name, {}).get("componentInputParameter")
         expect(source == name, f"train-model's `{name}` is {'a constant' if name in params else 'not set'}; "
@@ -80,7 +81,8 @@ def test_local_run_succeeds_and_returns_the_accuracy(local_run):
     """Does a kfp.local run finish and return a float accuracy between 0 and 1?"""
     acc = local_run.output
     expect(isinstance(acc, float) and 0 <= acc <= 1,
-           f"The pipeline returned {acc!r}, not an accuracy. Return `evaluate_model(...).outputs['Output']` and annotate `-> float`.")
+           f"The pipeline returned {kfp_local.returned(acc)}, not an accuracy. "
+           "Return `evaluate_model(...).outputs['Output']` and annotate `-> float`.")
 
 
 def expect_in_pipeline(ir, task: str, component: str) -> None:

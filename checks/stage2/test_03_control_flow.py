@@ -25,20 +25,21 @@ def ir(pipeline, lab_tmp):
 
 
 @pytest.fixture(scope="module")
-def runs(pipeline, ir, lab_tmp):
+def runs(pipeline, ir, lab, lab_tmp):
     """Two runs sharing a cache: the defaults (a reachable gate), then an unreachable gate."""
     kfp_local.init(lab_tmp / "local")
+    file = lab.file("pipeline.py")
     try:
-        good = kfp_local.run(pipeline, doing="running sweep_pipeline with its defaults")
+        good = kfp_local.run(pipeline, doing="running sweep_pipeline with its defaults", file=file)
         poor = kfp_local.run(pipeline, {"accuracy_threshold": UNREACHABLE},
-                             doing=f"running sweep_pipeline with accuracy_threshold={UNREACHABLE}")
+                             doing=f"running sweep_pipeline with accuracy_threshold={UNREACHABLE}", file=file)
     except kfp_local.RunFailed as exc:
         listed = ir.listed_task_outputs(exc.task) if exc.task else []
         if listed:  # the one cause the IR can show: a plain list of task outputs
             raise CheckFailure(
                 f"{exc.task}'s input `{listed[0]}` is a plain Python list of task outputs, which KFP cannot read back "
                 f"at run time. Pass the loop's outputs with `{listed[0]}=dsl.Collected(scored.output)` after the "
-                f"dsl.ParallelFor loop.\n{exc}") from None
+                f"dsl.ParallelFor loop.") from None
         raise
     return good, poor
 
@@ -102,7 +103,7 @@ def test_local_run_picks_the_best_learning_rate(runs, ir):
     expect(len(tried) >= len(rates) > 1, f"The run trained {len(tried)} time(s) for {len(rates)} learning rates. Train once per rate in the loop.")
     best = max(tried, key=lambda r: r["accuracy"])
     expect(good.output == pytest.approx(best["learning_rate"]),
-           f"The pipeline returned {good.output!r}, but learning_rate={best['learning_rate']} scored best "
+           f"The pipeline returned {kfp_local.returned(good.output)}, but learning_rate={best['learning_rate']} scored best "
            f"({best['accuracy']:.3f}). Return pick_best's learning_rate output.")
 
 

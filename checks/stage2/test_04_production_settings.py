@@ -67,21 +67,40 @@ def test_train_task_retries_with_backoff(ir):
     expect(policy.get("backoffDuration", "0s") not in ("0s", ""), "train-forest retries immediately; give set_retry a backoff_duration.")
 
 
+MAPPING = ('`secret_key_to_env={"accesskey": "AWS_ACCESS_KEY_ID", "secretkey": "AWS_SECRET_ACCESS_KEY"}` '
+           "(Secret key \u2192 env var name)")
+
+
+def _secret_env(ir) -> dict:
+    """fetch-data's env vars from Secrets, each with the Secret key it comes from."""
+    return {m.get("envVar"): m.get("secretKey") for s in ir.kubernetes_config("fetch-data").get("secretAsEnv", [])
+            for m in s.get("keyToEnv", [])}
+
+
+def _expect_not_reversed(mapped: dict) -> None:
+    """Fail when the env vars carry the Secret's key names and the keys the env var names."""
+    reversed_ = sorted(env for env, key in mapped.items() if env in SECRET_KEYS.values() and key in SECRET_KEYS)
+    expect(not reversed_, f"fetch-data's env vars are named {', '.join(reversed_)}: the mapping is reversed. "
+                          f"Write {MAPPING}.")
+
+
 def test_fetch_task_reads_s3_credentials_from_a_secret_as_env(ir):
     """Does fetch-data get AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from a Secret, via kfp-kubernetes?"""
     _task(ir, "fetch-data")
     secrets = ir.kubernetes_config("fetch-data").get("secretAsEnv", [])
-    envs = {m["envVar"] for s in secrets for m in s.get("keyToEnv", [])}
+    mapped = _secret_env(ir)
     expect(secrets, "fetch-data gets no Secret. Use `kubernetes.use_secret_as_env(fetch, secret_name='s3-credentials', secret_key_to_env={...})`.")
-    expect(SECRET_ENV <= envs, f"fetch-data's Secret provides {sorted(envs) or 'no env vars'}; it needs {sorted(SECRET_ENV)}.")
+    _expect_not_reversed(mapped)
+    missing = sorted(SECRET_ENV - set(mapped))
+    expect(not missing, f"fetch-data gets no {' or '.join(missing)} from its Secret. Write {MAPPING}.")
     expect(all(s.get("secretName") == "s3-credentials" for s in secrets), "The credentials should come from the Secret named `s3-credentials`.")
 
 
 def test_fetch_task_maps_the_secret_keys_accesskey_and_secretkey(ir):
     """Do AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY come from the Secret's keys `accesskey` and `secretkey`?"""
     _task(ir, "fetch-data")
-    mapped = {m.get("envVar"): m.get("secretKey") for s in ir.kubernetes_config("fetch-data").get("secretAsEnv", [])
-              for m in s.get("keyToEnv", [])}
+    mapped = _secret_env(ir)
+    _expect_not_reversed(mapped)
     for env, key in SECRET_KEYS.items():
         expect(env in mapped, f"fetch-data gets no {env} from a Secret. Map it with "
                               f"`secret_key_to_env={{\"{key}\": \"{env}\", ...}}` in kubernetes.use_secret_as_env.")
