@@ -5,9 +5,11 @@ None of these command lines gets as far as grading, judging a mutant or starting
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-from kflab import cli, paths
+from kflab import cli, paths, registry
 
 EXPERIMENT = str(paths.SOLUTIONS / "stage3" / "03_katib_experiment" / "experiment.yaml")
 
@@ -85,3 +87,48 @@ def test_an_empty_target_is_refused_not_read_as_labs():
 
     with pytest.raises(targets.TargetError, match="--target is empty"):
         targets.resolve("")
+
+
+@pytest.mark.parametrize("selector", ["²", "", " "])
+def test_check_refuses_a_selector_that_is_no_stage_or_lab(capsys, selector):
+    err = _refused(capsys, ["check", selector])
+    assert "stage" in err and "lab" in err, err
+
+
+def test_a_state_folder_kflab_cannot_make_is_one_sentence(capsys, tmp_path, monkeypatch):
+    (tmp_path / "state").write_text("a file where the folder should be")
+    monkeypatch.setenv("KFLAB_STATE", str(tmp_path / "state"))
+    err = _refused(capsys, ["status"])
+    assert "cannot use" in err and "Set KFLAB_STATE to a folder you can write to" in err, err
+
+
+def test_promtool_gets_every_argument_after_its_name(capfd, tmp_path, monkeypatch):
+    """`--`, --help and --version belong to promtool; kflab's parser once ate them and promtool read stdin instead."""
+    from kflab import promtool
+
+    fake = tmp_path / "promtool"
+    fake.write_text('#!/bin/sh\nprintf "%s|" "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(promtool, "ensure", lambda: fake)
+    for argv in (["check", "rules", "--", "out/rules.yaml"], ["--version"], ["--help"]):
+        assert cli.main(["promtool", *argv]) == 0
+        assert capfd.readouterr().out == "".join(f"{a}|" for a in argv), argv
+
+
+def test_a_relative_target_is_read_from_where_it_was_typed(capsys, tmp_path, monkeypatch):
+    lab = registry.get("1.1")
+    shutil.copytree(lab.dir(paths.SOLUTIONS), lab.dir(tmp_path / "mine"))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", "1.1", "--offline", "--target", "mine"]) == 0, "the folder mine/ here, not one in the repo"
+
+
+def test_a_check_run_that_dies_without_a_verdict_says_so(capfd, tmp_path):
+    """Learner code that calls os._exit() ends pytest at once: no verdict, so kflab check says what happened."""
+    lab = registry.get("2.1")
+    folder = lab.dir(tmp_path / "sub")
+    shutil.copytree(lab.dir(paths.SOLUTIONS), folder)
+    source = folder / "components.py"
+    source.write_text("import os\nos._exit(3)\n" + source.read_text())
+    assert cli.main(["check", "2.1", "--offline", "--target", str(tmp_path / "sub")]) == 3
+    err = capfd.readouterr().err
+    assert "ended (exit code 3) before it could give a verdict" in err and "kflab hint 2.1" in err, err

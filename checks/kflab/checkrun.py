@@ -42,6 +42,18 @@ def run_pytest(args: list[str], env: dict | None = None, cwd: Path = paths.REPO,
     return subprocess.call(cmd, env=merged, cwd=cwd, **popen)
 
 
+def check(labs: list[registry.Lab], target: str | None, extra: list[str]) -> int:
+    """`kflab check`: the checks with their verdict, and a sentence if the run died before it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp, "report.json")  # written at the very end: its absence means pytest never got there
+        code = run_pytest(pytest_args(labs, target, [*extra, f"--kflab-report={report}"]))
+        if not report.exists() and code not in (0, 4):  # 4: pytest's usage error, which it explains itself
+            print(f"\nkflab check: the check run ended (exit code {code}) before it could give a verdict. Code it ran "
+                  "may have called os._exit() or crashed Python; run your lab's file with python to see where. "
+                  f"Next: `kflab hint {labs[0].id}`.", file=sys.stderr)
+    return code
+
+
 def collect_results(labs: list[registry.Lab], target: str, extra: list[str] | None = None, quiet: bool = True) -> dict:
     """Run the checks and return the per-lab results the plugin reports."""
     with tempfile.TemporaryDirectory(prefix="kflab-run-") as tmp:

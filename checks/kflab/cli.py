@@ -7,10 +7,12 @@ the modules named beside it. Help texts are written once, here.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kflab import __version__
 from kflab.argtypes import BadArgument, count, output_file
+from kflab.paths import FolderError
 from kflab.registry import RegistryError
 
 LAB_ID = "a lab id, e.g. 2.3"
@@ -56,7 +58,14 @@ def cmd_check(args) -> int:
     extra = list(args.pytest_args)
     if args.offline:
         extra += ["-m", "offline"]
-    return checkrun.run_pytest(checkrun.pytest_args(labs, args.target, extra))
+    return checkrun.check(labs, _from_here(args.target), extra)
+
+
+def _from_here(target: str | None) -> str | None:
+    """A folder given as --target, relative to where it was typed (pytest runs in the repository)."""
+    if target in (None, "", "labs", "solutions"):
+        return target
+    return os.path.abspath(os.path.expanduser(target))
 
 
 def cmd_dev_check(args) -> int:
@@ -146,9 +155,17 @@ def _extensions():
             yield module.register_cli
 
 
+# Commands whose arguments all belong to another program, `--`, --help and --version included.
+WRAPPERS = ("promtool",)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0] in WRAPPERS:
+        args = parser.parse_args(argv[:1])
+        args.args = argv[1:]
+        return args.func(args)
     passthrough = []
     if "--" in argv:  # options for pytest, whatever order the rest is in
         cut = argv.index("--")
@@ -165,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pytest_args = passthrough
     try:
         return args.func(args)
-    except (RegistryError, BadArgument) as exc:
+    except (RegistryError, BadArgument, FolderError) as exc:
         print(f"kflab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -34,11 +34,10 @@ class LabTarget:
         return self.meta.id
 
     def shown(self, path: Path) -> str:
-        """A path as the learner knows it: relative to the repo, else as under labs/ (a target is shaped like it)."""
-        if Path(path).is_relative_to(paths.REPO):
-            return str(Path(path).relative_to(paths.REPO))
-        if Path(path).is_relative_to(self.root):
-            return str(Path("labs") / Path(path).relative_to(self.root))
+        """A path as the learner knows it: relative to the repo, or to the repo root a `labs/` target sits in."""
+        for base in (paths.REPO, self.root.parent if self.root.name == "labs" else None):
+            if base is not None and Path(path).is_relative_to(base):
+                return str(Path(path).relative_to(base))
         return str(path)
 
     def file(self, name: str) -> Path:

@@ -139,6 +139,8 @@ def _sentence_for(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, ApiRefusal):
         return f"The API server refused a request: {exc.reason}. Fix the manifest it names and run the check again."
+    if isinstance(exc, paths.FolderError):
+        return str(exc)
     if isinstance(exc, TimeoutError):
         return f"Waited in vain: {exc}. Check the objects' status with kubectl describe, then run the check again."
     return None

@@ -129,11 +129,13 @@ def get(lab_id: str) -> Lab:
 
 def select(selector: str | None = None) -> list[Lab]:
     """Labs matching `2` (a stage), `2.3` (a lab) or None (all)."""
-    if not selector:
+    if selector is None:
         return list(labs())
+    if not selector.strip():  # `kflab check ""`, from a shell variable that was never set
+        raise RegistryError("the stage or lab is empty. Give a stage (2), a lab id (2.3), or nothing for all labs")
     if "." in selector:
         return [get(selector)]
-    if not selector.isdigit():
+    if not (selector.isascii() and selector.isdigit()):  # "²" is a digit to str.isdigit, not to int()
         raise RegistryError(f"{selector!r} is neither a stage (2) nor a lab id (2.3)")
     chosen = [lab for lab in labs() if lab.stage == int(selector)]
     if not chosen:

@@ -1,16 +1,17 @@
 """One check run's results: per lab, per checkpoint, with the learner's message.
 
 The Collector is a pytest plugin object (registered by kflab.plugin). It feeds
-the terminal summary, `kflab status` (through the state file) and the grader
+the terminal summary, `kflab status` (through the state file) and the benchmarks
 (through --kflab-report).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
-from kflab import registry, state
+from kflab import paths, registry, state
 
 
 def check_name(nodeid: str) -> str:
@@ -53,7 +54,10 @@ class Collector:
         if self.report:
             self.write_report(self.report)
         if self.progress and self.labs:
-            self.record_progress()
+            try:
+                self.record_progress()
+            except paths.FolderError as exc:  # the verdicts still print; only `kflab status` misses this run
+                print(f"\nkflab: your progress was not saved: {exc}", file=sys.stderr)
 
     # -- views ------------------------------------------------------------
     def lab_summary(self, lab_id: str) -> dict:

@@ -80,7 +80,10 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def save(data: dict) -> None:
-    write_json(_file(), {"_note": NOTE, **{k: v for k, v in data.items() if k != "_note"}})
+    try:
+        write_json(_file(), {"_note": NOTE, **{k: v for k, v in data.items() if k != "_note"}})
+    except OSError as exc:  # a read-only .kflab/, a full disk
+        raise paths.unusable(_file().parent, "state folder", "KFLAB_STATE", exc) from None
 
 
 def record_results(labs: dict[str, dict]) -> None:
