@@ -13,8 +13,16 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 python=${PYTHON:-python3}
 device=cuda
-if [[ "${1:-}" == "--smoke" ]]; then device=cpu; shift; fi
+case "${1:-}" in
+  -h|--help) sed -n '2,11p' scripts/gpu_check.sh | sed 's/^# \{0,1\}//'; exit 0 ;;
+  --smoke) device=cpu; shift ;;
+  -*) echo "gpu_check.sh: unknown option $1. Try: scripts/gpu_check.sh --help" >&2; exit 2 ;;
+esac
 out=${1:-gpu-throughput.json}
+if ! "$python" -c 'import torch, pytest' 2>/dev/null; then
+  echo "gpu_check.sh: $python cannot import torch and pytest. Try: PYTHON=/path/to/python-with-torch scripts/gpu_check.sh" >&2
+  exit 2
+fi
 export PYTHONPATH="${PWD}/checks${PYTHONPATH:+:${PYTHONPATH}}"
 
 "$python" - <<'PY'

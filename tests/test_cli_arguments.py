@@ -132,3 +132,12 @@ def test_a_check_run_that_dies_without_a_verdict_says_so(capfd, tmp_path):
     assert cli.main(["check", "2.1", "--offline", "--target", str(tmp_path / "sub")]) == 3
     err = capfd.readouterr().err
     assert "ended (exit code 3) before it could give a verdict" in err and "kflab hint 2.1" in err, err
+
+
+def test_tune_and_rules_refuse_an_output_they_cannot_write_before_any_work(capsys, tmp_path):
+    (tmp_path / "afile").write_text("")
+    err = _refused(capsys, ["tune", EXPERIMENT, "--out", str(tmp_path / "afile")])
+    assert "is a file; give a folder" in err, err
+    alerts = str(paths.SOLUTIONS / "stage3" / "07_monitoring" / "alerts.yaml")
+    err = _refused(capsys, ["rules", alerts, "-o", str(tmp_path)])
+    assert "is a folder; give a file name" in err, err

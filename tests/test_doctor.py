@@ -144,6 +144,10 @@ def test_context_probe_merges_kubeconfigs_like_kubectl():
     first_wins = probes.context([KUBECONFIG.format(current="kind-kflab"), KUBECONFIG.format(current="gke_prod")])
     assert first_wins.detail == "kind-kflab", "the first file that sets current-context wins"
     assert probes.context(["current-context: [unclosed"]).status == "fail"
+    broken = probes.context(["current-context: [unclosed"], "/home/ana/kc.yaml")
+    assert "repair /home/ana/kc.yaml" in broken.fix, "the fix names the file KUBECONFIG points at, not ~/.kube/config"
+    missing = probes.context([], "/home/ana/missing.yaml")
+    assert missing.status == "fail" and "KUBECONFIG names /home/ana/missing.yaml" in missing.detail, missing
 
 
 def test_api_probe():

@@ -69,3 +69,17 @@ def test_toml_is_read_with_tomli_on_a_python_without_tomllib(tmp_path):
     assert run.returncode == 0 and "'read_by': 'tomli'" in run.stdout, (
         f"Without tomllib, kflab must read TOML with tomli, or the harness cannot load on a GPU machine's Python 3.10:\n"
         f"{run.stdout}{run.stderr}")
+
+
+def test_the_gpu_script_explains_itself_and_refuses_what_it_cannot_use(tmp_path):
+    script = str(paths.REPO / "scripts" / "gpu_check.sh")
+    shown = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=30)
+    assert shown.returncode == 0 and "Usage: scripts/gpu_check.sh" in shown.stdout, shown.stdout
+    bad = subprocess.run([script, "--bogus"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr and not bad.stdout, bad.stderr
+    no_torch = tmp_path / "python3"
+    no_torch.write_text("#!/bin/sh\nexit 1\n")
+    no_torch.chmod(0o755)
+    missing = subprocess.run([script, str(tmp_path / "out.json")], capture_output=True, text=True, timeout=30,
+                             env={**os.environ, "PYTHON": str(no_torch)})
+    assert missing.returncode == 2 and "cannot import torch and pytest" in missing.stderr, missing.stderr

@@ -120,3 +120,14 @@ def test_the_verdict_says_once_why_checkpoints_were_skipped(tmp_path):
     lines = collector.summary_lines()
     assert lines[-1] == "  2 skipped: no Kubernetes API answers.", lines
     assert sum("no Kubernetes API" in line for line in lines) == 1, lines
+
+
+def test_learner_code_that_exits_is_a_sentence_not_the_end_of_the_run(tmp_path):
+    """argparse at import time calls sys.exit(2); that must fail one checkpoint, not end pytest."""
+    import argparse
+
+    with pytest.raises(failures.CheckFailure) as raised:
+        with failures.learner_code("importing components.py", tmp_path):
+            argparse.ArgumentParser(prog="components.py").parse_args(["--no-such-flag"])
+    said = str(raised.value)
+    assert "called sys.exit(2) while importing components.py" in said and '__name__ == "__main__"' in said, said

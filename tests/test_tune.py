@@ -291,3 +291,16 @@ def test_a_file_that_is_not_an_experiment_is_a_sentence_not_a_traceback(tmp_path
     assert _cli(path) == 2
     said = capsys.readouterr().err
     assert said.startswith("kflab tune: ") and words in said and "Traceback" not in said, said
+
+
+def test_a_trial_that_could_not_start_or_printed_nothing_says_so(tmp_path):
+    from kflab.tune_trials import Trial
+
+    objective = {"objectiveMetricName": "accuracy"}
+    never = Trial(1, {}, ["no-such-program"], tmp_path / "1.log", status="Failed")
+    never.log.write_text("kflab tune could not start 'no-such-program': [Errno 2] No such file or directory\n")
+    said = tune._why(never, objective)
+    assert "could not start." in said and "status None" not in said and "No such file" in said, said
+    quiet = Trial(2, {}, ["python3", "train.py"], tmp_path / "2.log", status="Failed", exit_code=1)
+    quiet.log.write_text("")
+    assert tune._why(quiet, objective).endswith(f"exited with status 1. It printed nothing ({quiet.log}).")

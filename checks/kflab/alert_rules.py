@@ -267,9 +267,14 @@ def cmd_promtool(args) -> int:
 
 
 def register_cli(sub) -> None:
+    import functools
+
+    from kflab.argtypes import output_file
+
     p = sub.add_parser("rules", help="write a PrometheusRule's groups as a Prometheus rule file, and have promtool check it")
     p.add_argument("file", help="a YAML file with one PrometheusRule (lab 3.7's alerts.yaml)")
-    p.add_argument("-o", "--output", default="local_outputs/rules.yaml", help="where the rule file goes")
+    p.add_argument("-o", "--output", default="local_outputs/rules.yaml", type=functools.partial(output_file, "--output"),
+                   help="where the rule file goes")
     p.add_argument("--no-annotations", action="store_true",
                    help="leave annotations out, for unit tests that check labels and timing only")
     p.set_defaults(func=cmd_rules)

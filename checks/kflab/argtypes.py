@@ -7,6 +7,7 @@ BadArgument, which `kflab.cli.main` prints as `kflab: <sentence>` with exit stat
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 
@@ -49,6 +50,20 @@ def folder(flag: str):
         if not Path(text).is_dir():
             raise BadArgument(f"{flag} {text}: there is no such folder.")
         return Path(text)
+    return parse
+
+
+def output_folder(flag: str):
+    """An argparse `type` for a folder a command will write into, checked now (nothing is made yet), so that a long
+    run cannot end on it."""
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if path.exists() and not path.is_dir():
+            raise BadArgument(f"{flag} {text} is a file; give a folder, e.g. {text}-results.")
+        existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise BadArgument(f"{flag} {text}: {existing} is not a folder you can write to.")
+        return path
     return parse
 
 

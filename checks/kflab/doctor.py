@@ -33,7 +33,7 @@ def diagnose(facts: Facts) -> list[probes.Finding]:
         probes.open_files(facts.nofile),
         probes.wsl_location(facts.proc_version, facts.repo),
     ]
-    ctx = probes.context(facts.kubeconfigs)
+    ctx = probes.context(facts.kubeconfigs, facts.kubeconfig_source)
     found += [ctx, probes.api(ctx.status != "fail", facts.api_version, facts.api_error, node_minor)]
     return found + probes.components(facts.crds, facts.deployments)
 

@@ -37,6 +37,7 @@ class Facts:
     inotify_watches: str | None = None
     nofile: int | None = None
     kubeconfigs: list[str] = dataclasses.field(default_factory=list)
+    kubeconfig_source: str = "~/.kube/config"  # what KUBECONFIG names, when it is set
     api_version: str | None = None
     api_error: str | None = None
     crds: set[str] | None = None
@@ -141,6 +142,7 @@ def gather(with_cluster: bool = True) -> Facts:
     facts.inotify_watches = read("/proc/sys/fs/inotify/max_user_watches")
     facts.nofile = open_files_limit()
     facts.kubeconfigs = kubeconfig_texts()
+    facts.kubeconfig_source = os.environ.get("KUBECONFIG") or facts.kubeconfig_source
     if with_cluster and (facts.kubeconfigs or os.environ.get("KUBERNETES_SERVICE_HOST")):
         cluster(facts)
     return facts

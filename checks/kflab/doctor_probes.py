@@ -212,17 +212,20 @@ def wsl_location(proc_version: str | None, repo: str) -> Finding:
     return Finding("WSL2 location", "ok", f"{repo} is in the Linux filesystem")
 
 
-def context(kubeconfigs: list[str]) -> Finding:
+def context(kubeconfigs: list[str], where: str = "~/.kube/config") -> Finding:
     """The current kube context, merged as kubectl merges KUBECONFIG files (first current-context wins)."""
     import yaml
 
     current, names = None, set()
+    if not kubeconfigs and where != "~/.kube/config":
+        return Finding("kube context", "fail", f"KUBECONFIG names {where}, and no such file holds anything",
+                       "point KUBECONFIG at your cluster's kubeconfig, or unset it (`scripts/cluster up` writes ~/.kube/config)")
     for text in kubeconfigs:
         try:
             doc = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             return Finding("kube context", "fail", f"a kubeconfig file is not valid YAML ({str(exc).splitlines()[0]})",
-                           "repair ~/.kube/config, or move it aside and run `scripts/cluster up`")
+                           f"repair {where}, or move it aside and run `scripts/cluster up`")
         if not isinstance(doc, dict):
             continue
         current = current or doc.get("current-context") or None

@@ -58,6 +58,10 @@ def learner_code(doing: str, *roots: Path):
         yield
     except CheckFailure:
         raise
+    except SystemExit as exc:  # sys.exit() or argparse at import time would end the whole check run
+        raise CheckFailure(f"Your code called sys.exit({exc.code!r}) while {doing} (argparse does that when it parses "
+                           "arguments). Put the script part of your file under `if __name__ == \"__main__\":`, "
+                           "then run the check again.") from None
     except Exception as exc:  # learner code may raise anything
         raise LearnerError(doing, exc, tuple(Path(r).resolve() for r in roots)) from exc
 

@@ -179,11 +179,17 @@ def _tell(study, trial: Trial) -> None:
 
 
 def _why(trial: Trial, objective: dict) -> str:
+    tail = trial.tail().strip()
     if trial.status == "MetricsUnavailable":
-        head = f"    it printed no `{objective['objectiveMetricName']}=<number>` line, so Katib would count it as failed. Its last lines:"
+        head = (f"    it printed no `{objective['objectiveMetricName']}=<number>` line (a finite number), so Katib would "
+                "count it as failed.")
+    elif trial.exit_code is None:  # the process never started: the tail says why
+        head = "    it could not start."
     else:
-        head = f"    it exited with status {trial.exit_code}. Its last lines ({trial.log}):"
-    return head + "\n" + "\n".join("      " + line for line in trial.tail().splitlines())
+        head = f"    it exited with status {trial.exit_code}."
+    if not tail:
+        return f"{head} It printed nothing ({trial.log})."
+    return f"{head} Its last lines ({trial.log}):\n" + "\n".join("      " + line for line in tail.splitlines())
 
 
 def cmd_tune(args) -> int:
@@ -202,7 +208,7 @@ def cmd_tune(args) -> int:
 
 
 def register_cli(sub) -> None:
-    from kflab.argtypes import count, folder, seconds
+    from kflab.argtypes import count, folder, output_folder, seconds
 
     p = sub.add_parser("tune", help="run a Katib Experiment locally: Optuna suggests, each trial runs as a process")
     p.add_argument("experiment", help="the Experiment YAML (kubeflow.org/v1beta1)")
@@ -211,6 +217,7 @@ def register_cli(sub) -> None:
     p.add_argument("--max-failed", type=count("--max-failed", minimum=0), help="override spec.maxFailedTrialCount")
     p.add_argument("--seed", type=int, help="seed the sampler (overrides the random_state setting)")
     p.add_argument("--trial-timeout", type=seconds("--trial-timeout"), default=600, help="stop a trial after this many seconds (default 600)")
-    p.add_argument("--out", help="folder for results.json, objective.png and trial logs (default .kflab/tune/NAME)")
+    p.add_argument("--out", type=output_folder("--out"),
+                   help="folder for results.json, objective.png and trial logs (default .kflab/tune/NAME)")
     p.add_argument("--workdir", type=folder("--workdir"), help="where trials run (default: the folder that holds the Experiment)")
     p.set_defaults(func=cmd_tune)

@@ -74,6 +74,9 @@ def command(manifest: dict, container_name: str) -> tuple[list[str], dict[str, s
     """The argv and plain env of the primary container, after substitution."""
     c = primary_container(manifest, container_name)
     argv = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
+    if argv and not c.get("command"):
+        raise TuneError(f"container {container_name!r} has args but no command; locally there is no image entrypoint "
+                        "to run them with, so put the program in `command` (for example [python3, train.py]).")
     if not argv:
         raise TuneError(f"container {container_name!r} has no command or args; locally there is no image entrypoint "
                         "to fall back on, so spell out the command (for example python3 train.py --lr=...).")

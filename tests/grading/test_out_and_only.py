@@ -69,3 +69,10 @@ def test_only_takes_the_name_as_handed_in_and_does_not_call_a_changed_submission
     said = capsys.readouterr().out
     assert "ana: ok, 0/10 (changed since graded; not regraded (--only))" in said, said
     assert (summary.graded, summary.unchanged) == (1, 0), "ana changed, so she is not counted as unchanged"
+
+
+def test_a_folder_without_submissions_is_refused_with_a_sentence(tmp_path):
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "README.txt").write_text("stray")
+    with pytest.raises(grader.GradingError, match="holds no submissions"):
+        grader.grade(tmp_path / "class", [LAB], out=tmp_path / "out", limits=LIMITS, show_progress=False)

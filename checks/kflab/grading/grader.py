@@ -56,6 +56,8 @@ def grade(submissions: Path, labs: list[Lab], *, jobs: int = 1, out: Path = Path
         raise GradingError(f"{folder} is not a folder. Give a folder holding one folder or archive per student.")
     subs = _submissions(folder, out)
     _make_out(out)  # before any box starts, so that every box hides it
+    if not subs:
+        raise GradingError(f"{folder} holds no submissions: give a folder with one folder, .zip or .tar.gz per student.")
     _install_tools(labs)
     if only:  # the row's name, or the folder or archive as handed in
         match = next((s for s in subs if s.name in (only, intake.safe_name(only)) or s.path.name == only), None)
