@@ -172,8 +172,9 @@ HEAD = "apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {n
 
 @pytest.mark.parametrize("text, words", [
     (HEAD + "spec: {groups: [\n", "is not valid YAML on line 5: expected the node content"),  # the reader of kflab tune
-    (HEAD + "spec: oops\n", "spec is 'oops', but a PrometheusRule needs spec.groups"),
-    (HEAD + "spec:\n  groups: oops\n", "spec.groups is 'oops', but a PrometheusRule needs spec.groups"),
+    (HEAD + "spec: oops\n", "spec is str 'oops', but a PrometheusRule needs spec.groups"),
+    (HEAD + "spec:\n  groups: oops\n", "spec.groups is str 'oops', but a PrometheusRule needs spec.groups"),
+    (HEAD + "spec: {}\n", "spec.groups is missing, but a PrometheusRule needs spec.groups"),
     (HEAD + "spec:\n  groups: [oops]\n", "spec.groups[0] is 'oops', but each group needs a `name` and a list of `rules`"),
     (HEAD + "spec:\n  groups: [{name: a, rules: []}]\n", "spec.groups holds no rules"),
     ("kind: PrometheusRule\nmetadata: {name: caf\u00e9}\n", "is not UTF-8 text"),

@@ -135,7 +135,8 @@ def test_name_option_changes_cluster_and_context():
     assert all("--context kind-demo" in c for c in commands if c.startswith("kubectl")), commands
 
 
-@pytest.mark.parametrize("args", [["frobnicate"], ["up", "--profile", "huge"], ["install", "nosuch"], ["--bogus"]])
+@pytest.mark.parametrize("args", [["frobnicate"], ["up", "--profile", "huge"], ["install", "nosuch"], ["--bogus"],
+                                  ["--name"], ["up", "--profile"], ["up", "--config"]])
 def test_bad_arguments_end_with_what_to_try(args):
     code, _, out = plan("--dry-run", *args)
     assert code != 0, f"{args} should fail"

@@ -131,3 +131,21 @@ def test_learner_code_that_exits_is_a_sentence_not_the_end_of_the_run(tmp_path):
             argparse.ArgumentParser(prog="components.py").parse_args(["--no-such-flag"])
     said = str(raised.value)
     assert "called sys.exit(2) while importing components.py" in said and '__name__ == "__main__"' in said, said
+
+
+def test_an_empty_or_binary_yaml_file_is_named_for_what_it_is(tmp_path):
+    from kflab import registry, yamlfile
+    from kflab.learner import LabTarget
+
+    binary = tmp_path / "x.yaml"
+    binary.write_bytes(b"a: 1\n\x00b: 2\n")
+    with pytest.raises(ValueError, match=r"unacceptable character .* Remove the character it names"):
+        yamlfile.read(binary, ValueError)
+    lab = LabTarget(registry.get("1.1"), tmp_path / "labs")
+    lab.dir.mkdir(parents=True)
+    (lab.dir / "kind-config.yaml").write_text("# nothing but a comment\n")
+    with pytest.raises(failures.CheckFailure, match="holds no YAML document"):
+        lab.yaml_docs("kind-config.yaml")
+    (lab.dir / "kind-config.yaml").write_text("- a\n- b\n")
+    with pytest.raises(failures.CheckFailure, match="one document is list"):
+        lab.yaml_docs("kind-config.yaml")

@@ -304,3 +304,10 @@ def test_a_trial_that_could_not_start_or_printed_nothing_says_so(tmp_path):
     quiet = Trial(2, {}, ["python3", "train.py"], tmp_path / "2.log", status="Failed", exit_code=1)
     quiet.log.write_text("")
     assert tune._why(quiet, objective).endswith(f"exited with status 1. It printed nothing ({quiet.log}).")
+
+
+def test_a_file_without_an_experiment_says_what_it_holds(tmp_path):
+    path = tmp_path / "pod.yaml"
+    path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n")
+    with pytest.raises(tune.TuneError, match=r"should hold exactly one Experiment .* but holds none \(it holds a Pod\)"):
+        tune.load(path)

@@ -151,7 +151,8 @@ def shape_problem(rule: dict) -> str | None:
     if not isinstance(spec, dict) or not isinstance(spec.get("groups"), list):
         where = "spec" if not isinstance(spec, dict) else "spec.groups"
         got = spec if where == "spec" else spec.get("groups")
-        return (f"{where} is {got!r}, but a PrometheusRule needs spec.groups: a list of groups, each with a `name` "
+        has = "is missing" if got is None else f"is {type(got).__name__} {got!r:.40}"
+        return (f"{where} {has}, but a PrometheusRule needs spec.groups: a list of groups, each with a `name` "
                 "and a list of `rules`. Start from the lab's alerts.yaml.")
     for i, group in enumerate(spec["groups"]):
         if not isinstance(group, dict) or not isinstance(group.get("rules"), list):

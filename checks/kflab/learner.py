@@ -111,8 +111,13 @@ class LabTarget:
         path = self.file(name)
         docs = yamlfile.read(path, CheckFailure, shown=self.shown(path), then="run the check again")
         bad = [d for d in docs if not isinstance(d, dict)]
-        if not docs or bad:
-            raise CheckFailure(f"{self.shown(path)} should hold Kubernetes objects (YAML mappings), but holds {docs!r:.80}.")
+        if not docs:
+            raise CheckFailure(f"{self.shown(path)} holds no YAML document (it is empty or all comments). Write the "
+                               "objects the lab asks for, or restore the starter, and run the check again.")
+        if bad:
+            raise CheckFailure(f"{self.shown(path)} should hold Kubernetes objects (YAML mappings of apiVersion, kind, "
+                               f"metadata...), but one document is {type(bad[0]).__name__} {bad[0]!r:.60}. Check its "
+                               "indentation and the `---` lines between objects.")
         return docs
 
     def yaml_doc(self, name: str, kind: str) -> dict:

@@ -52,9 +52,13 @@ def _mapping(value) -> dict:
 def load(path: str | Path) -> dict:
     """The Experiment in `path`, or a TuneError that lists everything Katib would reject."""
     path = Path(path)
-    experiments = [d for d in yamlfile.read(path, TuneError) if isinstance(d, dict) and d.get("kind") == "Experiment"]
+    docs = yamlfile.read(path, TuneError)
+    experiments = [d for d in docs if isinstance(d, dict) and d.get("kind") == "Experiment"]
     if len(experiments) != 1:
-        raise TuneError(f"{path} should hold exactly one Experiment, but holds {len(experiments)}.")
+        others = [f"a {d.get('kind')}" if isinstance(d, dict) else f"a {type(d).__name__}" for d in docs]
+        held = f"{len(experiments)}" if experiments else "none" + (f" (it holds {', '.join(others)})" if others else "")
+        raise TuneError(f"{path} should hold exactly one Experiment (`kind: Experiment`, apiVersion kubeflow.org/v1beta1), "
+                        f"but holds {held}.")
     found = katib.problems(experiments[0])
     spec = _mapping(experiments[0].get("spec"))  # a string or a list is a problem found above
     algorithm = _mapping(spec.get("algorithm")).get("algorithmName")

@@ -25,5 +25,6 @@ def read(path: str | Path, error: type[Exception], shown: str | None = None, the
         mark = getattr(exc, "problem_mark", None)
         where = f" on line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise error(f"{name} is not valid YAML{where}: {problem}. "
-                    f"Check the indentation there (spaces, not tabs) and {then}.") from None
+        advice = ("Remove the character it names (is the file text?)" if isinstance(exc, yaml.reader.ReaderError)
+                  else "Check the indentation there (spaces, not tabs)")
+        raise error(f"{name} is not valid YAML{where}: {problem}. {advice} and {then}.") from None
