@@ -141,3 +141,9 @@ def test_tune_and_rules_refuse_an_output_they_cannot_write_before_any_work(capsy
     alerts = str(paths.SOLUTIONS / "stage3" / "07_monitoring" / "alerts.yaml")
     err = _refused(capsys, ["rules", alerts, "-o", str(tmp_path)])
     assert "is a folder; give a file name" in err, err
+
+
+def test_dev_alone_lists_the_dev_commands(capsys):
+    assert cli.main(["dev"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: kflab dev") and "mutants" in out, out

@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check, pytest_args=[])
     p.epilog = "Anything after `--` goes to pytest: kflab check 2 --offline -- -x -q"
 
-    dev = sub.add_parser("dev", help="maintainer commands").add_subparsers(dest="dev_command", metavar="DEV_COMMAND")
+    dev_parser = sub.add_parser("dev", help="maintainer commands")
+    dev_parser.set_defaults(func=lambda _args: dev_parser.print_help() or 2)  # `kflab dev` alone: its own commands
+    dev = dev_parser.add_subparsers(dest="dev_command", metavar="DEV_COMMAND")
     p = dev.add_parser("check", help="lint the course: registry, files, hints, and every check fails the starter and passes the solution")
     p.add_argument("selector", nargs="?", help="limit the check runs to a stage or lab")
     p.add_argument("--lint-only", action="store_true", help="only the file and registry rules; run no checks")

@@ -154,3 +154,11 @@ def test_pytest_never_loads_a_conftest_from_the_target(tmp_path):
     args = checkrun.pytest_args([LAB], str(sub), ["--no-progress", "-q", "-x"])  # what kflab check and grade run
     subprocess.run([sys.executable, "-m", "pytest", *args], cwd=paths.REPO, env=env, capture_output=True, timeout=300)
     assert not marker.exists(), f"pytest loaded a submission's conftest.py: {marker.read_text() if marker.exists() else ''}"
+
+
+def test_a_truncated_archive_is_refused_in_one_line(tmp_path):
+    archive = _tar(tmp_path / "s.tar.gz", lambda tf: _member(tf, "labs/stage1/x.yaml", data=b"x" * 4096))
+    archive.write_bytes(archive.read_bytes()[:60])
+    with pytest.raises(intake.IntakeError) as raised:
+        intake.unpack(archive, tmp_path / "out", 10 * MB)
+    assert "is not a readable archive" in str(raised.value) and "\n" not in str(raised.value), str(raised.value)

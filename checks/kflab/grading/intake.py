@@ -91,7 +91,8 @@ def unpack(archive: Path, dest: Path, max_bytes: int) -> None:
         else:
             _untar(archive, dest, max_bytes)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
-        raise IntakeError(f"{archive.name} is not a readable archive ({exc})") from None
+        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # tarfile's errors run to several lines
+        raise IntakeError(f"{archive.name} is not a readable archive ({said})") from None
 
 
 def _refuse(archive: Path, member: str, why: str) -> IntakeError:
