@@ -61,7 +61,8 @@ def execute(path: Path, workdir: Path, env: dict[str, str], shown: str, timeout_
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     nb = read(path, shown)
-    client = NotebookClient(nb, timeout=timeout_s, kernel_name=KERNEL,
+    # The kernel's own warnings (plain TCP on localhost) are noise under a learner's failure: errors only.
+    client = NotebookClient(nb, timeout=timeout_s, kernel_name=KERNEL, extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(workdir)}})
     try:
         with environment(env):
