@@ -149,3 +149,11 @@ def test_an_empty_or_binary_yaml_file_is_named_for_what_it_is(tmp_path):
     (lab.dir / "kind-config.yaml").write_text("- a\n- b\n")
     with pytest.raises(failures.CheckFailure, match="one document is list"):
         lab.yaml_docs("kind-config.yaml")
+
+
+def test_an_exception_that_is_no_sentence_still_gets_a_verdict():
+    """A check that raises something unexpected is 'could not finish', never an INTERNALERROR of the plugin."""
+    from kflab import plugin
+
+    assert plugin._sentence_for(FileNotFoundError("x")) is None
+    assert plugin._sentence_for(failures.CheckFailure("said")) == "said"

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import platform
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-from kflab import __version__, registry, results, targets
+from kflab import __version__, paths, registry, results, targets
 from kflab.failures import CheckFailure, render
 from kflab.learner import LabTarget
 

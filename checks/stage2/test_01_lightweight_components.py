@@ -96,6 +96,8 @@ def local_run(component, csv, lab, lab_tmp):
                         doing="running data_preprocessing with kfp.local", file=lab.file("components.py"))
     for name, art in run.outputs.items():
         expect_kfp_path(f"{name}_data", art.uri, run.root)
+        expect(Path(art.path).is_file(), f"data_preprocessing wrote nothing to `{name}_data`. Write that split to "
+                                         f"the path KFP gives it: `{name}_df.to_csv({name}_data.path, index=False)`.")
     return {name: pd.read_csv(art.path) for name, art in run.outputs.items()}
 
 
