@@ -279,8 +279,8 @@ def _cli(path, *flags) -> int:
     ("latin-1", "is not UTF-8 text. Save it as UTF-8"),
     ("utf-16", "is not UTF-8 text. Save it as UTF-8"),
     ("kind: Experiment\n  spec: [\n", "is not valid YAML on line 2: mapping values are not allowed here"),
-    ("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata: {name: x}\nspec: hello\n", "- spec: "),
-    ("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata: hello\nspec: [1]\n", "- metadata: "),
+    ("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata: {name: x}\nspec: hello\n", "- spec should be a mapping (key: value lines), not 'hello'"),
+    ("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata: hello\nspec: [1]\n", "- metadata should be a mapping"),
 ])
 def test_a_file_that_is_not_an_experiment_is_a_sentence_not_a_traceback(tmp_path, capsys, content, words):
     path = tmp_path / "experiment.yaml"
@@ -311,3 +311,10 @@ def test_a_file_without_an_experiment_says_what_it_holds(tmp_path):
     path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n")
     with pytest.raises(tune.TuneError, match=r"should hold exactly one Experiment .* but holds none \(it holds a Pod\)"):
         tune.load(path)
+
+
+def test_a_value_of_the_wrong_type_is_named_in_words_once():
+    exp = copy.deepcopy(EXPERIMENT)
+    exp["spec"]["objective"]["goal"] = "high"
+    found = [p for p in katib.problems(exp) if "goal" in p]
+    assert found == ["spec.objective.goal should be a number, not 'high'"], found

@@ -35,6 +35,14 @@ META_KEYS = ("Name", "Namespace", "Kind", "APIVersion")
 META_MAPS = {"Labels": "labels", "Annotations": "annotations"}  # Labels[key], Annotations[key]
 
 
+# pydantic's error types, as what the field should be; and the branch names it adds for a Union field.
+KINDS = {"float_type": "a number", "float_parsing": "a number", "int_type": "a whole number",
+         "int_parsing": "a whole number", "string_type": "text", "bool_type": "true or false",
+         "bool_parsing": "true or false", "list_type": "a list (lines starting with -)",
+         "model_type": "a mapping (key: value lines)", "dict_type": "a mapping (key: value lines)"}
+UNION_TAGS = {"float", "int", "str", "bool"}
+
+
 def _path(loc) -> str:
     out = ""
     for part in loc:
@@ -84,9 +92,17 @@ def model_problems(obj: dict) -> list[str]:
     try:
         V1beta1Experiment.model_validate(obj)
     except pydantic.ValidationError as exc:
+        wanted: dict[str, tuple[list[str], object, str]] = {}  # path -> what it should be, what it is, a hint
         for err in exc.errors():
-            hint = " (quote it: Katib keeps feasibleSpace values as strings)" if "feasibleSpace" in err["loc"] else ""
-            found.append(f"{_path(err['loc'])}: {err['msg']}, got {err.get('input')!r}{hint}")
+            loc = tuple(err["loc"])
+            while loc and loc[-1] in UNION_TAGS:  # pydantic names each branch of Union[float, int]; say it once
+                loc = loc[:-1]
+            hint = " (quote it: Katib keeps feasibleSpace values as strings)" if "feasibleSpace" in loc else ""
+            kinds = wanted.setdefault(_path(loc), ([], err.get("input"), hint))[0]
+            kinds.append(KINDS.get(err["type"], err["msg"][0].lower() + err["msg"][1:]))
+        for path, (kinds, got, hint) in wanted.items():
+            kinds = [k for k in dict.fromkeys(kinds) if not (k == "a whole number" and "a number" in kinds)]
+            found.append(f"{path} should be {' or '.join(kinds)}, not {got!r:.60}{hint}")
     return found
 
 
