@@ -157,3 +157,7 @@ def test_an_exception_that_is_no_sentence_still_gets_a_verdict():
 
     assert plugin._sentence_for(FileNotFoundError("x")) is None
     assert plugin._sentence_for(failures.CheckFailure("said")) == "said"
+
+
+def test_names_are_listed_as_words():
+    assert [failures.listed(n) for n in ([], ["a"], ["a", "b"], ["a", "b", "c"])] == ["none", "a", "a and b", "a, b and c"]

@@ -66,6 +66,12 @@ def learner_code(doing: str, *roots: Path):
         raise LearnerError(doing, exc, tuple(Path(r).resolve() for r in roots)) from exc
 
 
+def listed(names) -> str:
+    """Names as words for a sentence: `a, b and c`, or `none`."""
+    names = [str(n) for n in names]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names) or "none"
+
+
 def hint_line(lab_id: str) -> str:
     return f"Stuck? Run `kflab hint {lab_id}`."
 

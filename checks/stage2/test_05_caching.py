@@ -8,7 +8,7 @@ import pytest
 from kfp.local import config as local_config
 
 from kflab import kfp_local
-from kflab.failures import expect
+from kflab.failures import expect, listed
 from kflab.kfp_ir import PipelineIR
 
 CHANGED = {"c": 0.1}  # one parameter changed for the third run
@@ -113,7 +113,7 @@ def test_identical_rerun_is_served_entirely_from_the_cache(runs, ir, record_prop
                          "only a task whose output files exist, and log_metric writes none. "
                          "Write the metrics as JSON to metrics.path as well as calling log_metric.")
     expect(set(ir.leaf_tasks()) <= set(again.cache_hits),
-           f"Only {_listed(again.cache_hits) if again.cache_hits else 'no task'} came from the cache; every task should.")
+           f"Only {listed(sorted(again.cache_hits)) if again.cache_hits else 'no task'} came from the cache; every task should.")
 
 
 def test_metrics_only_task_is_served_from_the_cache(runs):
@@ -134,18 +134,12 @@ def test_changing_c_reruns_exactly_the_tasks_downstream_of_it(runs, ir):
     affected = _affected(ir, "c")
     expect(affected, "No task reads the pipeline parameter `c`. Pass `c=c` to fit.")
     expect(set(changed.executed) == affected,
-           f"With only c changed, the run executed {_listed(changed.executed)}, but only {_listed(affected)} depend on c. "
+           f"With only c changed, the run executed {listed(sorted(changed.executed))}, but only {listed(sorted(affected))} depend on c. "
            "Keep caching on in run_pipeline, and pass the tasks nothing that changes from run to run, such as a timestamp.")
     expect(set(changed.cache_hits) == set(ir.leaf_tasks()) - affected,
-           f"The tasks that do not depend on c ({_listed(set(ir.leaf_tasks()) - affected)}) should all be cache hits, "
-           f"but the hits were {_listed(changed.cache_hits)}. Keep caching on in run_pipeline, and pass the tasks "
+           f"The tasks that do not depend on c ({listed(sorted(set(ir.leaf_tasks()) - affected))}) should all be cache hits, "
+           f"but the hits were {listed(sorted(changed.cache_hits))}. Keep caching on in run_pipeline, and pass the tasks "
            "nothing that changes from run to run, such as a timestamp.")
-
-
-def _listed(tasks) -> str:
-    """Task names as words: `a, b and c`, or none."""
-    names = sorted(tasks)
-    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names) or "none"
 
 
 def test_pipeline_compiles_the_same_in_a_fresh_process(lab, ir, lab_tmp):

@@ -131,25 +131,18 @@ def said(value) -> str:
     return "not set" if value is None else repr(value)
 
 
-def primary_argv(template: dict) -> list[str]:
-    """The primary container's command and args, placeholders in place, or the sentence that says why there are none."""
-    try:
-        argv, _ = tune_trials.command(template.get("trialSpec") or {}, template.get("primaryContainerName", ""))
-    except TuneError as exc:
-        raise CheckFailure(upper_first(str(exc))) from None
-    return argv
+def katib_words(template: dict, required: bool = False) -> list[str]:
+    """The primary container's command and args, placeholders still in place.
 
-
-def upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def katib_words(template: dict) -> list[str]:
-    """The primary container's command and args, placeholders still in place ([] if there is none)."""
+    Without such a container: [] or, when `required`, the sentence that says why there is none.
+    """
     try:
         argv, _ = tune_trials.command(template.get("trialSpec") or {}, template.get("primaryContainerName", ""))
         return argv
-    except TuneError:
+    except TuneError as exc:
+        if required:
+            said = str(exc)
+            raise CheckFailure(said[:1].upper() + said[1:]) from None
         return []
 
 
@@ -191,7 +184,7 @@ def test_search_space_tunes_lr_batch_size_and_one_more(spec):
     params = [p for p in spec.get("parameters") or [] if isinstance(p, dict)]
     expect(2 <= len(params) <= 3, f"spec.parameters lists {len(params)} parameter(s). Search the learning rate, the batch "
                                   "size and one more (momentum), three at most, so a few trials cover the space.")
-    primary_argv(spec.get("trialTemplate") or {})  # without the container, no flag can be read
+    katib_words(spec.get("trialTemplate") or {}, required=True)  # without the container, no flag can be read
     fed = flag_parameters(spec)
     for flag, what in FLAGS.items():
         expect(flag in fed, f"No trial parameter reaches train.py's {flag} ({what}). Declare it in spec.parameters, give it "
