@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kflab import katib, paths, torchrun
+from kflab import katib_trial, paths, torchrun
 
 DDP_SCRIPT = paths.SOLUTIONS / "stage3" / "01_ddp_training" / "train.py"
 EXPERIMENT = paths.SOLUTIONS / "stage3" / "03_katib_experiment" / "experiment.yaml"
@@ -32,7 +32,7 @@ GPU_MODEL = ["--samples", 262144, "--features", 1024, "--hidden", 4096, "--batch
 def _samples_per_s(launch: torchrun.Launch) -> list[float]:
     if not launch.ok:
         raise RuntimeError(launch.failure("the benchmark run"))
-    return katib.parse_metrics(launch.stdout.get(0, ""), ["samples_per_sec"])["samples_per_sec"]
+    return katib_trial.parse_metrics(launch.stdout.get(0, ""), ["samples_per_sec"])["samples_per_sec"]
 
 
 def _steady(values: list[float]) -> float:

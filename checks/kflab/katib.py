@@ -1,22 +1,20 @@
-"""Katib's Experiment semantics, offline: the models, the webhook's rules, metrics and substitution.
+"""Katib's Experiment semantics, offline: the models, then the webhook's rules.
 
-- `problems(obj)`: the Experiment against kubeflow-katib-api's pydantic models
-  (types, and unknown fields, which the models alone would ignore), then the
-  rules Katib's validating webhook applies (limits, parameters, trial template).
-- `parse_metrics(text, names)`: what the StdOut collector reads from a trial's
-  output, with Katib's default filter; `objective(values, strategy)` reduces them.
-- `substitute(...)`: a trial's manifest, with `${trialParameters.x}` replaced
-  (by a parameter's value, or by the trial's metadata for `${trialSpec.Name}` and the like).
+`problems(obj)` checks the Experiment against kubeflow-katib-api's pydantic
+models (`katib_models`), then applies the rules of Katib's validating webhook
+(limits, objective, algorithm, parameters, trial template). How a trial then
+runs, its manifest and its metrics, is in `katib_trial`.
 
 Every problem is a sentence that names the field's path.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-import typing
+
+from kflab.katib_models import model_problems
+from kflab.katib_trial import META, META_KEYS, META_MAPS, meta_key
 
 # Katib v0.19's suggestion algorithms (katib-config). Names are case-sensitive.
 ALGORITHMS = ("random", "tpe", "grid", "hyperband", "bayesianoptimization", "cmaes", "sobol",
@@ -24,86 +22,9 @@ ALGORITHMS = ("random", "tpe", "grid", "hyperband", "bayesianoptimization", "cma
 PARAMETER_TYPES = ("int", "double", "categorical", "discrete")
 DISTRIBUTIONS = ("uniform", "logUniform", "normal", "logNormal")
 COLLECTORS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push")  # v0.19: no "None"
-# Katib's default StdOut filter (pkg/metricscollector/v1beta1/common): `name=value` pairs.
-DEFAULT_METRICS_FORMAT = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 REFERENCE = re.compile(r"\$\{trialParameters\.([^}]*)\}")
 NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_NAME = 40  # the webhook's limit: trial names add a suffix to it
-# A trialParameter may refer to the trial's own metadata instead of a parameter.
-META = re.compile(r"^\$\{trialSpec\.(.+?)\}$")
-META_KEYS = ("Name", "Namespace", "Kind", "APIVersion")
-META_MAPS = {"Labels": "labels", "Annotations": "annotations"}  # Labels[key], Annotations[key]
-
-
-# pydantic's error types, as what the field should be; and the branch names it adds for a Union field.
-KINDS = {"float_type": "a number", "float_parsing": "a number", "int_type": "a whole number",
-         "int_parsing": "a whole number", "string_type": "text", "bool_type": "true or false",
-         "bool_parsing": "true or false", "list_type": "a list (lines starting with -)",
-         "model_type": "a mapping (key: value lines)", "dict_type": "a mapping (key: value lines)"}
-UNION_TAGS = {"float", "int", "str", "bool"}
-
-
-def _path(loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _unknown_fields(model, data, loc=()) -> list[str]:
-    """Fields the models do not define (pydantic ignores them; Katib's controller drops them)."""
-    from pydantic import BaseModel
-
-    if not isinstance(data, dict):
-        return []
-    fields = {(f.alias or name): f for name, f in model.model_fields.items()}
-    found = []
-    for key, value in data.items():
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
-            advice = f"did you mean {close[0]!r}?" if close else "allowed here: " + ", ".join(sorted(fields))
-            found.append(f"{_path((*loc, key))}: unknown field {key!r} ({advice})")
-            continue
-        inner, many = _model_in(fields[key].annotation, BaseModel)
-        if inner is None:
-            continue
-        items = enumerate(value) if many and isinstance(value, list) else [(None, value)]
-        for i, item in items:
-            found += _unknown_fields(inner, item, (*loc, key) if i is None else (*loc, key, i))
-    return found
-
-
-def _model_in(annotation, base) -> tuple[type | None, bool]:
-    """The pydantic model inside Optional[...] / List[...], and whether it is a list."""
-    many = False
-    while typing.get_origin(annotation) in (typing.Union, list, typing.List):
-        if typing.get_origin(annotation) in (list, typing.List):
-            many = True
-        annotation = next((a for a in typing.get_args(annotation) if a is not type(None)), None)
-    return (annotation, many) if isinstance(annotation, type) and issubclass(annotation, base) else (None, many)
-
-
-def model_problems(obj: dict) -> list[str]:
-    """Problems against kubeflow-katib-api's V1beta1Experiment model (types and field names)."""
-    import pydantic
-    from kubeflow_katib_api.models import V1beta1Experiment
-
-    found = _unknown_fields(V1beta1Experiment, obj)
-    try:
-        V1beta1Experiment.model_validate(obj)
-    except pydantic.ValidationError as exc:
-        wanted: dict[str, tuple[list[str], object, str]] = {}  # path -> what it should be, what it is, a hint
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            while loc and loc[-1] in UNION_TAGS:  # pydantic names each branch of Union[float, int]; say it once
-                loc = loc[:-1]
-            hint = " (quote it: Katib keeps feasibleSpace values as strings)" if "feasibleSpace" in loc else ""
-            kinds = wanted.setdefault(_path(loc), ([], err.get("input"), hint))[0]
-            kinds.append(KINDS.get(err["type"], err["msg"][0].lower() + err["msg"][1:]))
-        for path, (kinds, got, hint) in wanted.items():
-            kinds = [k for k in dict.fromkeys(kinds) if not (k == "a whole number" and "a number" in kinds)]
-            found.append(f"{path} should be {' or '.join(kinds)}, not {got!r:.60}{hint}")
-    return found
 
 
 def references(trial_spec) -> list[str]:
@@ -244,7 +165,7 @@ def _template(tt, parameter_names: set) -> list[str]:
 
 def _meta_problem(ref: str, trial_spec: dict) -> str | None:
     """Why a `${trialSpec.X}` reference cannot be filled in, or None."""
-    key, index = _meta_key(ref)
+    key, index = meta_key(ref)
     if key in META_KEYS and index is None:
         return None
     if key in META_MAPS and index is not None:
@@ -254,12 +175,6 @@ def _meta_problem(ref: str, trial_spec: dict) -> str | None:
             f"{', '.join(META_KEYS)}, Labels[key] or Annotations[key]")
 
 
-def _meta_key(ref: str) -> tuple[str, str | None]:
-    inner = META.match(ref).group(1)
-    indexed = re.fullmatch(r"(.+)\[(.+)]", inner)
-    return (indexed.group(1), indexed.group(2)) if indexed else (inner, None)
-
-
 def problems(obj: dict) -> list[str]:
     """Everything wrong with an Experiment, models first; empty when Katib would accept it."""
     if not isinstance(obj, dict) or obj.get("kind") != "Experiment" or obj.get("apiVersion") != "kubeflow.org/v1beta1":
@@ -267,60 +182,3 @@ def problems(obj: dict) -> list[str]:
     return model_problems(obj) or semantic_problems(obj)
 
 
-def parse_metrics(text: str, names: list[str], formats: list[str] | None = None) -> dict[str, list[float]]:
-    """Each metric's values, in order, read as Katib's StdOut collector reads the log."""
-    regexes = [re.compile(f) for f in (formats or [DEFAULT_METRICS_FORMAT])]
-    values = {n: [] for n in names}
-    for line in text.splitlines():
-        if not any(n in line for n in names):  # Katib skips lines that name no metric
-            continue
-        for rx in regexes:
-            for match in rx.finditer(line):
-                key, raw = match.group(1).strip(), match.group(2).strip()
-                if key in values:
-                    try:
-                        values[key].append(float(raw))
-                    except ValueError:
-                        pass
-    return values
-
-
-def strategy(objective: dict, metric: str) -> str:
-    """How Katib reduces a metric's values: metricStrategies, else max/min by objective type.
-
-    Katib's defaulting (experiment_defaults.go) gives the additional metrics the
-    objective's direction too, whatever its comment says; `latest` only without a type.
-    """
-    for s in objective.get("metricStrategies") or []:
-        if s.get("name") == metric:
-            return s.get("value", "latest")
-    return {"maximize": "max", "minimize": "min"}.get(objective.get("type"), "latest")
-
-
-def reduce(values: list[float], how: str) -> float | None:
-    if not values:
-        return None
-    return {"max": max, "min": min}.get(how, lambda v: v[-1])(values)
-
-
-def substitute(trial_spec: dict, trial_parameters: list[dict], assignment: dict[str, str],
-               trial_name: str = "", namespace: str = "default") -> dict:
-    """The trial's manifest: Katib replaces `${trialParameters.NAME}` in the template's JSON text.
-
-    A trialParameter whose reference is `${trialSpec.X}` gets the trial's metadata,
-    as Katib's manifest generator gives it.
-    """
-    text = json.dumps(trial_spec)
-    for tp in trial_parameters:
-        ref = tp["reference"]
-        value = _meta_value(ref, trial_spec, trial_name, namespace) if META.match(ref) else assignment[ref]
-        text = text.replace("${trialParameters.%s}" % tp["name"], str(value))
-    return json.loads(text)
-
-
-def _meta_value(ref: str, trial_spec: dict, trial_name: str, namespace: str) -> str:
-    key, index = _meta_key(ref)
-    if key in META_MAPS:
-        return (trial_spec.get("metadata") or {}).get(META_MAPS[key], {})[index]
-    return {"Name": trial_name, "Namespace": namespace, "Kind": trial_spec.get("kind", ""),
-            "APIVersion": trial_spec.get("apiVersion", "")}[key]

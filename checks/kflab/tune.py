@@ -17,7 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
-from kflab import katib, paths, tune_search, tune_trials, yamlfile
+from kflab import katib, katib_trial, paths, tune_search, tune_trials, yamlfile
 from kflab.tune_search import TuneError
 from kflab.tune_trials import Trial
 
@@ -152,8 +152,8 @@ def _launch(study, space: dict, experiment: dict, number: int, out: Path, workdi
     template, meta = experiment["spec"]["trialTemplate"], experiment["metadata"]
     suggestion = study.ask(space)
     assignment = {k: tune_search.as_string(v) for k, v in suggestion.params.items()}
-    manifest = katib.substitute(template["trialSpec"], template["trialParameters"], assignment,
-                                trial_name=f"{meta['name']}-{number:03d}", namespace=meta.get("namespace") or "default")
+    manifest = katib_trial.substitute(template["trialSpec"], template["trialParameters"], assignment,
+                                      trial_name=f"{meta['name']}-{number:03d}", namespace=meta.get("namespace") or "default")
     argv, env = tune_trials.command(manifest, template["primaryContainerName"])
     trial = Trial(number, assignment, argv, out / "trials" / f"trial-{number:03d}.log", optuna_trial=suggestion)
     tune_trials.start(trial, env, workdir)

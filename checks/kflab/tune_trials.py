@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from kflab import katib
+from kflab import katib_trial
 from kflab.tune_search import TuneError
 
 
@@ -110,8 +110,8 @@ def poll(trial: Trial, objective: dict, formats: list[str] | None, timeout_s: fl
         trial.exit_code = trial._proc.returncode
     trial.seconds = time.monotonic() - trial._start
     names = [objective["objectiveMetricName"], *(objective.get("additionalMetricNames") or [])]
-    values = katib.parse_metrics(trial.log.read_text(errors="replace"), names, formats)
-    trial.metrics = {n: katib.reduce(v, katib.strategy(objective, n)) for n, v in values.items()}
+    values = katib_trial.parse_metrics(trial.log.read_text(errors="replace"), names, formats)
+    trial.metrics = {n: katib_trial.reduce(v, katib_trial.strategy(objective, n)) for n, v in values.items()}
     trial.objective = trial.metrics[names[0]]
     if trial.status == "Killed":
         return True

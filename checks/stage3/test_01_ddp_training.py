@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kflab import katib, torchrun
+from kflab import katib_trial, torchrun
 from kflab.failures import CheckFailure, expect
 
 EPOCHS, MIN_ACCURACY, SAMPLES = 4, 0.85, 4096
@@ -16,7 +16,7 @@ def metric_lines(text: str) -> list[dict]:
     """Rank output as Katib's StdOut collector reads it: one dict per line that reports an epoch."""
     rows = []
     for line in text.splitlines():
-        found = katib.parse_metrics(line, ["epoch", "loss", "accuracy"])
+        found = katib_trial.parse_metrics(line, ["epoch", "loss", "accuracy"])
         if found["epoch"] and found["accuracy"]:
             rows.append({k: v[-1] if v else None for k, v in found.items()})
     return rows
@@ -229,6 +229,6 @@ def test_trains_on_cuda_with_nccl_and_bf16_autocast(lab, lab_tmp, record_propert
     for precision in ("fp32", "bf16"):
         bench = torchrun.run(lab.file("train.py"), [*big, "--precision", precision], nproc=1, cwd=work, timeout_s=300)
         expect(bench.ok, bench.failure(f"the {precision} throughput run"))
-        speed = max(katib.parse_metrics(bench.stdout.get(0, ""), ["samples_per_sec"])["samples_per_sec"] or [0.0])
+        speed = max(katib_trial.parse_metrics(bench.stdout.get(0, ""), ["samples_per_sec"])["samples_per_sec"] or [0.0])
         record_property(f"samples_per_sec_{precision}", speed)
         print(f"GPU throughput, MLP 1024-4096-4096-4, batch 4096, {precision}: {speed:,.0f} samples/s")

@@ -1,14 +1,12 @@
 """Lab 3.3: a Katib Experiment (experiment.yaml) with TPE, validated offline and run locally with `kflab tune`."""
 
-import copy
 import posixpath
-import re
 import subprocess
 import sys
 
 import pytest
 
-from kflab import katib, manifests, tune, tune_report, tune_search, tune_trials
+from kflab import katib, katib_models, katib_template, katib_trial, manifests, tune, tune_report, tune_search
 from kflab.failures import CheckFailure, expect
 from kflab.tune_search import TuneError
 
@@ -34,121 +32,14 @@ def train_parser(lab):
     return lab.argument_parser("train.py")
 
 
-def flag_references(spec) -> dict[str, tuple[str, str]]:
-    """For each `--flag=${trialParameters.NAME}` of the trial command: (NAME, the reference NAME declares)."""
-    template = spec.get("trialTemplate") or {}
-    refs = {tp.get("name"): tp.get("reference") for tp in template.get("trialParameters") or [] if isinstance(tp, dict)}
-    words = katib_words(template)
-    found = {}
-    for i, word in enumerate(words):
-        flag, _, value = word.partition("=")
-        if not value and i + 1 < len(words):
-            value = words[i + 1]
-        names = katib.REFERENCE.findall(value)
-        if flag.startswith("--") and names and names[0] in refs:
-            found[flag] = (names[0], refs[names[0]])
-    return found
-
-
-def flag_parameters(spec) -> dict[str, dict]:
-    """Which search parameter each train.py flag receives, read from the trial command and the references."""
-    params = {p.get("name"): p for p in spec.get("parameters") or [] if isinstance(p, dict)}
-    return {flag: params[ref] for flag, (_, ref) in flag_references(spec).items() if ref in params}
-
-
-def _same_name(name) -> str:
-    """`--batch-size`, `batch_size` and `batchSize` alike; `learning_rate` is `lr`."""
-    key = re.sub(r"[^a-z0-9]", "", str(name).lower())
-    return {"learningrate": "lr", "bs": "batchsize"}.get(key, key)
-
-
-def swapped_references(spec) -> list[str]:
-    """Flags that receive another parameter than the one named like them (lr's value passed as --momentum)."""
-    params = {_same_name(p.get("name")): p.get("name") for p in spec.get("parameters") or [] if isinstance(p, dict)}
-    found = []
-    for flag, (name, ref) in flag_references(spec).items():
-        meant = params.get(_same_name(flag))
-        if meant is not None and ref != meant:
-            found.append(f"{flag} receives ${{trialParameters.{name}}}, whose reference is {ref!r}: each trial would pass "
-                         f"its {ref} value as {flag}. Make trialParameter {name!r} reference {meant!r}.")
-    return found
-
-
-def script_paths(spec) -> tuple[str | None, list[str]]:
-    """The primary container's workingDir, and where its volumes put train.py inside the container."""
-    template = spec.get("trialTemplate") or {}
-    pod = _pod_of(template.get("trialSpec"), template.get("primaryContainerName"))
-    if pod is None:
-        return None, []
-    container = next(c for c in pod["containers"] if isinstance(c, dict) and c.get("name") == template.get("primaryContainerName"))
-    volumes = {v.get("name"): v for v in pod.get("volumes") or [] if isinstance(v, dict)}
-    found = []
-    for mount in container.get("volumeMounts") or []:
-        if not isinstance(mount, dict) or not isinstance(mount.get("mountPath"), str):
-            continue
-        at, volume = mount["mountPath"], volumes.get(mount.get("name")) or {}
-        items = (volume.get("configMap") or {}).get("items") if isinstance(volume.get("configMap"), dict) else None
-        if mount.get("subPath"):  # one file or folder of the volume, at mountPath itself
-            found.append(at if posixpath.basename(mount["subPath"]) == "train.py" else posixpath.join(at, "train.py"))
-        elif items:  # only the listed keys, each at its own path
-            found += [posixpath.join(at, i.get("path", "")) for i in items if isinstance(i, dict) and i.get("key") == "train.py"]
-        else:  # a ConfigMap made with --from-file=train.py holds the key train.py
-            found.append(posixpath.join(at, "train.py"))
-    wd = container.get("workingDir")
-    return wd if isinstance(wd, str) and wd else None, [posixpath.normpath(f) for f in found]
-
-
-def _pod_of(node, name):
-    """The pod spec (a mapping with `containers`) that holds the container `name`, anywhere in the trialSpec."""
-    if isinstance(node, dict):
-        if any(isinstance(c, dict) and c.get("name") == name for c in node.get("containers") or []):
-            return node
-        node = list(node.values())
-    if isinstance(node, list):
-        return next((pod for pod in (_pod_of(n, name) for n in node) if pod is not None), None)
-    return None
-
-
-def sample_trial(spec) -> tuple[dict, list[str]]:
-    """One trial's Job, as Katib would make it with each parameter's first value, and its container's argv."""
-    template = spec.get("trialTemplate") or {}
-    params = {p.get("name"): p for p in spec.get("parameters") or [] if isinstance(p, dict)}
-    sample = {n: ((p.get("feasibleSpace") or {}).get("list") or [(p.get("feasibleSpace") or {}).get("min", "1")])[0]
-              for n, p in params.items()}
-    try:
-        job = katib.substitute(template.get("trialSpec") or {},
-                               [tp for tp in template.get("trialParameters") or [] if tp.get("reference") in sample], sample)
-        argv, _ = tune_trials.command(job, template.get("primaryContainerName", ""))
-    except (TuneError, KeyError, ValueError) as exc:
-        raise CheckFailure(f"The trial template cannot be turned into a trial: {exc}") from None
-    job = copy.deepcopy(job)
-    job.setdefault("metadata", {})["name"] = "trial"
-    return job, argv
-
-
 def said(value) -> str:
     """A field's value as a learner reads it: quoted, or "not set"."""
     return "not set" if value is None else repr(value)
 
 
-def katib_words(template: dict, required: bool = False) -> list[str]:
-    """The primary container's command and args, placeholders still in place.
-
-    Without such a container: [] or, when `required`, the sentence that says why there is none.
-    """
-    try:
-        argv, _ = tune_trials.command(template.get("trialSpec") or {}, template.get("primaryContainerName", ""))
-        return argv
-    except TuneError as exc:
-        if required:
-            said = str(exc)
-            raise CheckFailure(said[:1].upper() + said[1:]) from None
-        return []
-
-
 def test_experiment_matches_the_katib_api_models(experiment):
     """Does experiment.yaml parse with kubeflow-katib-api's V1beta1Experiment, with no unknown fields?"""
-    found = katib.model_problems(experiment)
+    found = katib_models.model_problems(experiment)
     expect(not found, "experiment.yaml does not fit Katib's Experiment model:\n  - " + "\n  - ".join(found[:8]) +
                       "\nFix those fields; Katib's controller reads the spec with the same types.")
 
@@ -184,15 +75,15 @@ def test_search_space_tunes_lr_batch_size_and_one_more(spec):
     params = [p for p in spec.get("parameters") or [] if isinstance(p, dict)]
     expect(2 <= len(params) <= 3, f"spec.parameters lists {len(params)} parameter(s). Search the learning rate, the batch "
                                   "size and one more (momentum), three at most, so a few trials cover the space.")
-    katib_words(spec.get("trialTemplate") or {}, required=True)  # without the container, no flag can be read
-    fed = flag_parameters(spec)
+    katib_template.katib_words(spec.get("trialTemplate") or {}, required=True)  # without the container, no flag can be read
+    fed = katib_template.flag_parameters(spec)
     for flag, what in FLAGS.items():
         expect(flag in fed, f"No trial parameter reaches train.py's {flag} ({what}). Declare it in spec.parameters, give it "
                             f"a trialParameter, and pass `{flag}=${{trialParameters.NAME}}` in the command.")
     unsampled = tune_search.space_problems(params)
     expect(not unsampled, "kflab tune cannot sample this search space; fix these values in spec.parameters:\n  - " +
                           "\n  - ".join(unsampled))
-    swapped = swapped_references(spec)
+    swapped = katib_template.swapped_references(spec)
     expect(not swapped, "The trial command passes parameters to the wrong flags:\n  - " + "\n  - ".join(swapped))
     expect(fed["--lr"].get("parameterType") == "double",
            f"The learning rate's parameterType is {said(fed['--lr'].get('parameterType'))}; make it `double`.")
@@ -228,7 +119,7 @@ def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
     trial_spec = template.get("trialSpec") or {}
     expect(trial_spec.get("kind") == "Job" and trial_spec.get("apiVersion") == "batch/v1",
            "The trialSpec should be a `batch/v1` `Job`: Katib runs each trial as one.")
-    job, argv = sample_trial(spec)
+    job, argv = katib_template.sample_trial(spec)
     found = manifests.core_problems(job) or []
     expect(not found, "The trialSpec is not a valid Job:\n  - " + "\n  - ".join(found))
     scripts = [a for a in argv if a.endswith("train.py")]
@@ -237,7 +128,7 @@ def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
     expect(scripts[0] == "train.py",
            f"The command runs {scripts[0]} by its absolute path. Trials run in the folder that holds train.py (the "
            "ConfigMap's mount on a cluster, the lab folder with kflab tune): set `workingDir` and run `python3 train.py`.")
-    workdir, mounted = script_paths(spec)
+    workdir, mounted = katib_template.script_paths(spec)
     folders = ", ".join(sorted({posixpath.dirname(m) for m in mounted})) or "no volume mounts it yet"
     expect(workdir, "The training container sets no `workingDir`, so on a cluster `python3 train.py` runs in the image's "
                     f"own folder, where there is no train.py. Set `workingDir` to the mountPath that holds it ({folders}).")
@@ -245,7 +136,7 @@ def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
            f"The container runs `python3 train.py` in workingDir {workdir}, but its volumes put train.py in {folders}. "
            "Make `workingDir` the `mountPath` of the ConfigMap volume, or the trial will not find the script on a cluster.")
     args = argv[argv.index("train.py") + 1:]
-    expect(any(katib.REFERENCE.search(a) for a in katib_words(template)),
+    expect(any(katib.REFERENCE.search(a) for a in katib_template.katib_words(template)),
            "The command passes no ${trialParameters...} to train.py, so every trial would train the same way. Pass "
            "each one as a flag, such as `--lr=${trialParameters.learningRate}`.")
     try:
@@ -259,7 +150,7 @@ def baseline(lab):
     """train.py with its defaults, run once: the untuned score to beat."""
     script = lab.file("train.py")
     proc = subprocess.run([sys.executable, str(script)], cwd=script.parent, capture_output=True, text=True, timeout=180)
-    values = katib.parse_metrics(proc.stdout, ["accuracy"])["accuracy"]
+    values = katib_trial.parse_metrics(proc.stdout, ["accuracy"])["accuracy"]
     expect(proc.returncode == 0 and values, f"train.py (given code) failed with its defaults:\n{proc.stderr[-800:]}")
     return max(values)
 
@@ -314,7 +205,7 @@ def test_experiment_passes_a_server_side_dry_run(experiment, cluster, namespace)
     # on a cluster Katib's validating webhook applies the rules below.
     found = katib.problems(experiment)
     expect(not found, "The API server accepted it in a dry run, but Katib's webhook would refuse it:\n  - " + "\n  - ".join(found[:6]))
-    job, _ = sample_trial(experiment.get("spec") or {})
+    job, _ = katib_template.sample_trial(experiment.get("spec") or {})
     reason = cluster.dry_run(job, namespace)
     expect(reason is None, f"The API server would refuse every trial's Job (tried with each parameter's first value): "
                            f"{reason}. Fix that field of the trialSpec.")
