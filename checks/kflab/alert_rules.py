@@ -9,17 +9,14 @@ the one moment where the rule did something other than what was expected.
 
 from __future__ import annotations
 
-import argparse
 import re
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from kflab import promtool, yamlfile
+from kflab import promtool
 from kflab.manifests import as_dict, as_list
 
 SEVERITIES = ("critical", "warning", "info")  # the convention of Prometheus's own mixins
@@ -65,12 +62,12 @@ def rule_file(rule: dict, annotations: bool = True) -> str:
     return yaml.safe_dump({"groups": out}, sort_keys=False)
 
 
-def _expr_positions(output: str) -> str:
+def expr_positions(output: str) -> str:
     # A PromQL parse error's "1:24" counts lines and columns in the expression, not in any file.
     return re.sub(r"could not parse expression: (\d+):(\d+):", r"could not parse expression (line \1, column \2 of its expr):", output)
 
 
-def _located(output: str, text: str) -> str:
+def located(output: str, text: str) -> str:
     """promtool's YAML errors (`line 21: ...`, in the rule file `text`) with the group, rule and field on that line."""
     try:
         root = yaml.compose(text)
@@ -98,7 +95,7 @@ def _located(output: str, text: str) -> str:
 def _strip_positions(output: str, text: str = "") -> str:
     # promtool names the temporary file and positions in it; the group and rule names are what help.
     lines = [re.sub(rf"^\S*{re.escape(RULES_FILE)}: (\d+:\d+: )?", "", ln)
-             for ln in _located(_expr_positions(output), text).splitlines()]
+             for ln in located(expr_positions(output), text).splitlines()]
     said = "\n".join(ln for ln in lines if ln.strip() and not ln.startswith("Checking ") and ln.strip() != "FAILED:")
     if re.search(r"\bline \d+ \(", said):
         said += (f"\n(Those line numbers count lines of the rule file made from spec.groups, which `kflab rules "
@@ -227,58 +224,3 @@ def problems(rule: dict, expected: dict[str, str]) -> list[str]:
             out.append(f"{name}'s annotations name no label ({{{{ $labels.pod }}}} and the like), so the page "
                        "does not say which pod, model or queue is in trouble")
     return out
-
-
-def export(source: Path, dest: Path, annotations: bool = True) -> tuple[bool, str]:
-    """Write a PrometheusRule file's spec as a Prometheus rule file; return promtool's verdict on it."""
-    found = [d for d in yamlfile.read(source, ValueError) if isinstance(d, dict) and d.get("kind") == "PrometheusRule"]
-    if len(found) != 1:
-        raise ValueError(f"{source} holds {len(found)} PrometheusRule objects; it should hold one.")
-    shape = shape_problem(found[0])
-    if shape:
-        raise ValueError(f"{source}: {shape}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    text = rule_file(found[0], annotations)
-    dest.write_text(text)
-    code, output = promtool.run(["check", "rules", str(dest)], Path.cwd())
-    if code and re.search(r"\d+:\d+: |\bline \d+:", output):  # they count lines of dest, not of source
-        return False, (f"{_located(_expr_positions(output), text)}\n(Line numbers above count lines of {dest}, which "
-                       f"kflab rules wrote from the spec.groups of {source}, not lines of {source}.)")
-    if code:
-        return False, _expr_positions(output)
-    return True, f"{dest}: promtool accepts {len(alerts(found[0]))} alerts."
-
-
-def cmd_rules(args) -> int:
-    try:
-        ok, verdict = export(Path(args.file), Path(args.output), not args.no_annotations)
-    except (ValueError, promtool.ToolError) as exc:
-        print(f"kflab rules: {exc}", file=sys.stderr)
-        return 1
-    print(verdict)
-    return 0 if ok else 1
-
-
-def cmd_promtool(args) -> int:
-    try:
-        return subprocess.run([str(promtool.ensure()), *args.args]).returncode
-    except promtool.ToolError as exc:
-        print(f"kflab promtool: {exc}", file=sys.stderr)
-        return 1
-
-
-def register_cli(sub) -> None:
-    import functools
-
-    from kflab.argtypes import output_file
-
-    p = sub.add_parser("rules", help="write a PrometheusRule's groups as a Prometheus rule file, and have promtool check it")
-    p.add_argument("file", help="a YAML file with one PrometheusRule (lab 3.7's alerts.yaml)")
-    p.add_argument("-o", "--output", default="local_outputs/rules.yaml", type=functools.partial(output_file, "--output"),
-                   help="where the rule file goes")
-    p.add_argument("--no-annotations", action="store_true",
-                   help="leave annotations out, for unit tests that check labels and timing only")
-    p.set_defaults(func=cmd_rules)
-    p = sub.add_parser("promtool", help=f"run the course's promtool (Prometheus {promtool.pin()['version']})")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="promtool's own arguments, e.g. test rules FILE")
-    p.set_defaults(func=cmd_promtool)

@@ -146,7 +146,7 @@ def _extensions():
     """Subcommands defined beside their modules (doctor, tune, grade...)."""
     import importlib
 
-    for name in ("kflab.doctor", "kflab.tune", "kflab.grading", "kflab.alert_rules"):
+    for name in ("kflab.doctor", "kflab.tune", "kflab.grading", "kflab.rules_cli"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
