@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from kflab import doctor, doctor_facts, paths
+from kflab import doctor_cluster as cluster_probes
 from kflab import doctor_probes as probes
 from kflab.doctor_facts import Facts
 from kflab.doctor_probes import Command
@@ -136,26 +137,26 @@ def test_wsl_probe_flags_the_windows_drive():
 
 
 def test_context_probe_merges_kubeconfigs_like_kubectl():
-    assert probes.context([KUBECONFIG.format(current="kind-kflab")]).status == "ok"
-    other = probes.context([KUBECONFIG.format(current="gke_prod")])
+    assert cluster_probes.context([KUBECONFIG.format(current="kind-kflab")]).status == "ok"
+    other = cluster_probes.context([KUBECONFIG.format(current="gke_prod")])
     assert other.status == "warn" and "use-context kind-kflab" in other.fix
-    assert probes.context([]).status == "fail"
-    assert probes.context([KUBECONFIG.format(current="nowhere")]).status == "fail"
-    first_wins = probes.context([KUBECONFIG.format(current="kind-kflab"), KUBECONFIG.format(current="gke_prod")])
+    assert cluster_probes.context([]).status == "fail"
+    assert cluster_probes.context([KUBECONFIG.format(current="nowhere")]).status == "fail"
+    first_wins = cluster_probes.context([KUBECONFIG.format(current="kind-kflab"), KUBECONFIG.format(current="gke_prod")])
     assert first_wins.detail == "kind-kflab", "the first file that sets current-context wins"
-    assert probes.context(["current-context: [unclosed"]).status == "fail"
-    broken = probes.context(["current-context: [unclosed"], "/home/ana/kc.yaml")
+    assert cluster_probes.context(["current-context: [unclosed"]).status == "fail"
+    broken = cluster_probes.context(["current-context: [unclosed"], "/home/ana/kc.yaml")
     assert "repair /home/ana/kc.yaml" in broken.fix, "the fix names the file KUBECONFIG points at, not ~/.kube/config"
-    missing = probes.context([], "/home/ana/missing.yaml")
+    missing = cluster_probes.context([], "/home/ana/missing.yaml")
     assert missing.status == "fail" and "KUBECONFIG names /home/ana/missing.yaml" in missing.detail, missing
 
 
 def test_api_probe():
-    assert probes.api(False, None, None, "1.35").status == "skip"
-    down = probes.api(True, None, "connection refused", "1.35")
+    assert cluster_probes.api(False, None, None, "1.35").status == "skip"
+    down = cluster_probes.api(True, None, "connection refused", "1.35")
     assert down.status == "fail" and "connection refused" in down.detail and "docker ps" in down.fix
-    assert probes.api(True, "v1.35.0", None, "1.35").status == "ok"
-    assert probes.api(True, "v1.33.1", None, "1.35").status == "warn"
+    assert cluster_probes.api(True, "v1.35.0", None, "1.35").status == "ok"
+    assert cluster_probes.api(True, "v1.33.1", None, "1.35").status == "warn"
 
 
 def ready(*names, ns="kubeflow", available=1):
@@ -163,16 +164,16 @@ def ready(*names, ns="kubeflow", available=1):
 
 
 def test_components_probe_tells_missing_from_not_ready_from_ready():
-    kfp, katib = probes.COMPONENTS[0], probes.COMPONENTS[1]
+    kfp, katib = cluster_probes.COMPONENTS[0], cluster_probes.COMPONENTS[1]
     deployments = {**ready(*kfp.deployments), **ready("katib-controller", "katib-db-manager", "katib-ui"),
                    **ready("katib-mysql", available=0)}
-    found = {f.check: f for f in probes.components({kfp.crd, katib.crd}, deployments)}
+    found = {f.check: f for f in cluster_probes.components({kfp.crd, katib.crd}, deployments)}
     assert found["Kubeflow Pipelines"].status == "ok"
     assert found["Katib"].status == "fail" and "katib-mysql not Available" in found["Katib"].detail
     assert "kubectl get pods -n kubeflow" in found["Katib"].fix
     assert found["Trainer"].status == "warn" and found["Trainer"].fix == "scripts/cluster install trainer"
     assert found["KServe"].status == "info", "KServe belongs to the full profile; its absence is no problem"
-    assert probes.components(None, None)[0].status == "skip"
+    assert cluster_probes.components(None, None)[0].status == "skip"
 
 
 def test_components_match_what_scripts_cluster_waits_for():
@@ -184,7 +185,7 @@ def test_components_match_what_scripts_cluster_waits_for():
         if " wait " in line and " -n " in line:
             ns = line.split(" -n ")[1].split()[0]
             waited |= {f"{ns}/{w.split('/', 1)[1]}" for w in line.split() if w.startswith("deployment/")}
-    known = {f"{c.namespace}/{d}" for c in probes.COMPONENTS for d in c.deployments}
+    known = {f"{c.namespace}/{d}" for c in cluster_probes.COMPONENTS for d in c.deployments}
     assert waited, proc.stdout
     assert waited - {"cert-manager/cert-manager", "cert-manager/cert-manager-webhook", "cert-manager/cert-manager-cainjector"} <= known
 

@@ -1,8 +1,9 @@
 """`kflab doctor`: is this machine ready for the course's Kind cluster, and if not, what to fix.
 
-The probes (kflab.doctor_probes) are pure functions of facts; kflab.doctor_facts
-gathers the facts; this module runs one over the other and prints a table,
-coloured on a terminal and plain when piped, then the fix for every problem.
+The probes (kflab.doctor_probes for this machine, kflab.doctor_cluster for the
+cluster) are pure functions of facts; kflab.doctor_facts gathers the facts; this
+module runs one over the other and prints a table, coloured on a terminal and
+plain when piped, then the fix for every problem.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 
 from kflab import cluster_plan, console, versions
+from kflab import doctor_cluster as cluster_probes
 from kflab import doctor_probes as probes
 from kflab.doctor_facts import Facts, gather
 
@@ -33,9 +35,9 @@ def diagnose(facts: Facts) -> list[probes.Finding]:
         probes.open_files(facts.nofile),
         probes.wsl_location(facts.proc_version, facts.repo),
     ]
-    ctx = probes.context(facts.kubeconfigs, facts.kubeconfig_source)
-    found += [ctx, probes.api(ctx.status != "fail", facts.api_version, facts.api_error, node_minor)]
-    return found + probes.components(facts.crds, facts.deployments)
+    ctx = cluster_probes.context(facts.kubeconfigs, facts.kubeconfig_source)
+    found += [ctx, cluster_probes.api(ctx.status != "fail", facts.api_version, facts.api_error, node_minor)]
+    return found + cluster_probes.components(facts.crds, facts.deployments)
 
 
 def report(findings: list[probes.Finding]) -> str:

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from kflab import paths, promtool, tomlfile
-from kflab.doctor_probes import COMPONENTS, Command
+from kflab.doctor_cluster import COMPONENTS
+from kflab.doctor_probes import Command
 
 TIMEOUT_S = 10
 

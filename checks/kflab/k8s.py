@@ -13,6 +13,8 @@ import json
 import time
 import uuid
 
+from kflab.k8s_files import LearnerFiles
+
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kflab-checks"}
 
 
@@ -49,22 +51,9 @@ def condition(obj: dict, kind: str) -> dict:
     return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
 
 
-def unique_names(docs: list[dict], kinds: tuple[str, ...], suffix: str) -> tuple[list[dict], dict[str, str]]:
-    """Copies of `docs` whose objects of `kinds` are named NAME-suffix, and every reference to them too.
-
-    For cluster-wide objects, which every run would otherwise share. Returns the
-    copies and the map from old names to new.
-    """
-    names = {d["metadata"]["name"]: f"{d['metadata']['name']}-{suffix}" for d in docs if d.get("kind") in kinds}
-    text = json.dumps(docs)
-    for old, new in names.items():
-        text = text.replace(json.dumps(old), json.dumps(new))
-    return json.loads(text), names
-
-
 def not_served(api_version: str, kind: str) -> str:
     """Why the cluster has no such kind, and which course component (scripts/cluster install) brings it."""
-    from kflab.doctor_probes import COMPONENTS
+    from kflab.doctor_cluster import COMPONENTS
 
     group = api_version.split("/")[0] if "/" in api_version else ""
     crd = f"{kind.lower()}s.{group}"
@@ -87,7 +76,7 @@ class ApiRefusal(Exception):
         self.status, self.reason = status, reason
 
 
-class Cluster:
+class Cluster(LearnerFiles):
     """A thin layer over the dynamic client, with the course's hygiene built in."""
 
     def __init__(self, api=None):
@@ -153,44 +142,6 @@ class Cluster:
         limit, a restartPolicy a Job refuses) apply once an operator makes the pod.
         """
         return self.dry_run({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}, namespace)
-
-    def into_namespace(self, obj: dict, namespace: str, move_subjects: bool = True) -> dict:
-        """A copy of `obj` placed in `namespace` (and its ServiceAccount subjects with it, unless told not to:
-        a binding to another namespace's ServiceAccount, such as KFP's kubeflow/pipeline-runner, keeps it)."""
-        obj = json.loads(json.dumps(obj))
-        if self.resource(obj["apiVersion"], obj["kind"]).namespaced:
-            obj.setdefault("metadata", {})["namespace"] = namespace
-        for subject in (obj.get("subjects", []) or []) if move_subjects else []:
-            if subject.get("kind") == "ServiceAccount":
-                subject["namespace"] = namespace
-        return obj
-
-    def expect_namespaced(self, docs: list[dict], file: str, renamed: tuple[str, ...] = ()) -> None:
-        """Refuse, before anything is created, a cluster-wide object the check would not rename and remove.
-
-        A Namespace, ClusterRole or the like made from a learner's file would outlive the check's
-        namespace, collide with the next run, and could grant something to everyone on the cluster.
-        """
-        from kflab.failures import fail
-        from kflab.manifests import name_of
-
-        wide = [f"{d.get('kind')} {name_of(d)}" for d in docs
-                if d.get("kind") not in renamed and not self.resource(d["apiVersion"], d["kind"]).namespaced]
-        if wide:
-            fail(f"{file} holds {', '.join(wide)}, which {'is' if len(wide) == 1 else 'are'} cluster-wide: the checks make "
-                 "nothing cluster-wide from your files that they cannot rename and remove, since it would outlive them "
-                 "and reach everyone on the cluster. Remove it from the file (make a namespace with `kubectl create "
-                 "namespace` and apply with -n).")
-
-    def apply_all(self, docs: list[dict], namespace: str, move_subjects: bool = True, file: str = "the file") -> list[dict]:
-        """Create every object of a lab file in the check's namespace; returns what was created."""
-        self.expect_namespaced(docs, file)
-        created = []
-        for doc in docs:
-            obj = self.into_namespace(doc, namespace, move_subjects)
-            self.create(obj, namespace)
-            created.append(obj)
-        return created
 
     def eventually(self, probe, timeout_s: float = 10.0, interval_s: float = 0.2):
         """Call `probe()` until it returns something truthy or time runs out; returns the last value.
