@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import pytest
 
 from kflab import paths, registry
-from kflab.k8s import ApiRefusal, condition, unique_names
+from kflab.k8s import ApiRefusal, condition
+from kflab.k8s_files import unique_names
 from kflab.learner import LabTarget
 
 pytestmark = pytest.mark.cluster  # uses the plugin's `cluster` fixture; tests/conftest.py: no skip in CI

@@ -8,7 +8,8 @@ from kflab import manifests, trainjobs
 from kflab.manifests import as_dict, as_list, name_of
 from kflab.controlplane.cluster_setup import GPU_TAINT  # the taint GPU node pools carry (the kwok GPU node too)
 from kflab.failures import expect
-from kflab.k8s import ApiRefusal, condition, unique_names
+from kflab.k8s import ApiRefusal, condition
+from kflab.k8s_files import unique_names
 
 KUEUE = "kueue.x-k8s.io/v1beta2"
 QUEUE_LABEL, PRIORITY_LABEL = "kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class"
