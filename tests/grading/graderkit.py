@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kflab import paths, registry
-from kflab.grading import confine, corpus
+from kflab.grading import confine, corpus, proctree
 
 LAB = registry.get("2.1")
 LIMITS = confine.Limits(timeout=20, address_space_mb=2048, memory_mb=3072, max_procs=64, file_size_mb=64, scratch_mb=128)
@@ -76,7 +76,7 @@ def leftover_processes(grader_pid: int) -> list[str]:
     """Processes still running from a grader's boxes (their command lines name its work folder)."""
     marker = f"kflab-grade-{grader_pid}-".encode()
     left = []
-    for pid in confine._pids():
+    for pid in proctree.pids():
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:

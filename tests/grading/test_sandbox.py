@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from graderkit import LAB, LIMITS, confined, needs_confinement, processes_bounded
 
-from kflab.grading import confine, corpus, grader
+from kflab.grading import confine, corpus, grader, proctree
 from kflab.grading.isolate import Box
 
 
@@ -163,7 +163,7 @@ def test_processes_that_leave_the_session_still_end_with_the_command(tmp_path, n
     """, namespaces=namespaces)
     assert "parent done" in done.stdout and time.monotonic() - started < 30, "the daemon did not hold the run open"
     script = str(box.root / "probe.py").encode()
-    stray = [pid for pid in confine._pids() if script in _cmdline(pid)]
+    stray = [pid for pid in proctree.pids() if script in _cmdline(pid)]
     assert stray == [], f"a daemonised child outlived its box: {stray}"
 
 

@@ -20,7 +20,7 @@ import types
 from pathlib import Path
 
 from kflab import checkrun, paths, results
-from kflab.grading import confine, isolate, stream
+from kflab.grading import confine, isolate, proctree, stream
 from kflab.registry import Lab
 
 POLL_S = 0.2
@@ -161,18 +161,18 @@ def run(box: isolate.Box, labs: list[Lab], limits: confine.Limits, *, offline: b
                 stopped = "timeout"
             elif time.monotonic() - last_check >= 1.0:
                 last_check = time.monotonic()
-                tree = confine.descendants(proc.pid)
-                peak = max(peak, confine.memory_mb(tree))
+                tree = proctree.descendants(proc.pid)
+                peak = max(peak, proctree.memory_mb(tree))
                 if peak > limits.memory_mb:
                     stopped = "memory"
                 elif confine.too_many_processes([proc.pid, *tree], limits):
                     stopped = "processes"
             if stopped:
-                confine.kill_tree(proc.pid)
+                proctree.kill_tree(proc.pid)
                 break
     finally:
         if proc.poll() is None:
-            confine.kill_tree(proc.pid)
+            proctree.kill_tree(proc.pid)
         proc.wait()
         LIVE.discard(proc.pid)
         tail.join(timeout=5)
@@ -189,5 +189,5 @@ def run(box: isolate.Box, labs: list[Lab], limits: confine.Limits, *, offline: b
 
 def kill_all() -> None:
     for pid in list(LIVE):
-        confine.kill_tree(pid)
+        proctree.kill_tree(pid)
 

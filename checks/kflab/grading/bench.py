@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from kflab import checkrun, paths, registry
-from kflab.grading import confine, corpus
+from kflab.grading import corpus, proctree
 
 
 class _Sampler(threading.Thread):
@@ -31,9 +31,9 @@ class _Sampler(threading.Thread):
 
     def run(self):
         while not self.stop.wait(0.5):
-            tree = [self.pid, *confine.descendants(self.pid)]
-            self.peak_pss = max(self.peak_pss, confine.memory_mb(tree))
-            self.peak_rss = max(self.peak_rss, confine.rss_mb(tree))
+            tree = [self.pid, *proctree.descendants(self.pid)]
+            self.peak_pss = max(self.peak_pss, proctree.memory_mb(tree))
+            self.peak_rss = max(self.peak_rss, proctree.rss_mb(tree))
 
 
 def _class(folder: Path, labs, n: int) -> dict[str, str]:

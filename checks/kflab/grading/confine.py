@@ -1,9 +1,7 @@
-"""The grader's side of confinement: limits, the sandbox wrapper's config, pids cgroups, process trees.
+"""The grader's side of confinement: limits, the sandbox wrapper's config, pids cgroups.
 
 The wrapper (kflab/grading/sandbox.py) applies what is decided here inside the
-child. This module also watches and ends a submission's process tree from the
-outside: its memory (PSS, so pages shared after fork count once), and a kill that
-stops every process before killing it, so a fork loop cannot outrun it.
+child; kflab.grading.proctree watches and ends the child's process tree from outside.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ import time
 from pathlib import Path
 
 from kflab import paths
+from kflab.grading import proctree
 
 SANDBOX = Path(__file__).with_name("sandbox.py")
 CGROUP_PREFIX = "kflab-grade-"
@@ -48,7 +47,7 @@ def _user_processes() -> int:
     """Tasks (threads count too) that the user runs now: RLIMIT_NPROC counts them all."""
     uid = os.getuid()
     mine = []
-    for pid in _pids():
+    for pid in proctree.pids():
         try:
             if os.stat(f"/proc/{pid}").st_uid == uid:
                 mine.append(pid)
@@ -93,7 +92,7 @@ class PidsCgroup:
             if not pids:
                 break
             for pid in pids:
-                _signal(pid, signal.SIGKILL)
+                proctree.send_signal(pid, signal.SIGKILL)
             time.sleep(0.05)
         _rmdir(self.path)
 
@@ -120,7 +119,7 @@ def _find_pids_hierarchy() -> Path | None:
             rel = next((ln.split(":", 2)[2] for ln in own if "pids" in ln.split(":")[1].split(",")), None)
         elif fstype == "cgroup2":
             rel = next((ln.split(":", 2)[2] for ln in own if ln.startswith("0::")), None)
-            if rel is not None and "pids" not in _read(Path(mountpoint, rel.lstrip("/"), "cgroup.subtree_control")):
+            if rel is not None and "pids" not in proctree.read(Path(mountpoint, rel.lstrip("/"), "cgroup.subtree_control")):
                 continue  # a v2 child only gets pids.max if its parent delegates the controller
         else:
             continue
@@ -189,79 +188,6 @@ def sandbox_command(box, limits: Limits, network: bool, hide: list[Path], cgroup
 
 def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
-# -- process trees, seen from outside ------------------------------------------
-
-def _pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
-def _read(path) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
-def descendants(root: int) -> list[int]:
-    """Every process below `root` (by parent links, so a new session does not hide one)."""
-    children: dict[int, list[int]] = {}
-    for pid in _pids():
-        stat = _read(f"/proc/{pid}/stat")
-        if stat:
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(pid)
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def memory_mb(pids: list[int]) -> float:
-    """Proportional set size of the processes, in MiB (resident size where PSS is unavailable)."""
-    total_kb = 0
-    for pid in pids:
-        text = _read(f"/proc/{pid}/smaps_rollup")
-        line = next((ln for ln in text.splitlines() if ln.startswith("Pss:")), None)
-        if line:
-            total_kb += int(line.split()[1])
-        else:
-            statm = _read(f"/proc/{pid}/statm").split()
-            total_kb += int(statm[1]) * os.sysconf("SC_PAGE_SIZE") // 1024 if len(statm) > 1 else 0
-    return total_kb / 1024
-
-
-def rss_mb(pids: list[int]) -> float:
-    """Resident set size of the processes, in MiB (pages shared after fork counted in each)."""
-    pages = sum(int((_read(f"/proc/{pid}/statm").split() or ["0", "0"])[1]) for pid in pids)
-    return pages * os.sysconf("SC_PAGE_SIZE") / MB
-
-
-def kill_tree(root: int) -> None:
-    """Stop, then kill, every process below `root`, then `root` (and its process group) itself."""
-    for _ in range(20):
-        below = descendants(root)
-        if not below:
-            break
-        for pid in below:
-            _signal(pid, signal.SIGSTOP)
-        for pid in below:
-            _signal(pid, signal.SIGKILL)
-        time.sleep(0.02)
-    try:
-        os.killpg(root, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        _signal(root, signal.SIGKILL)
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _rmdir(path: Path) -> None:
