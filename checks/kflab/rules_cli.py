@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from kflab import promtool, yamlfile
-from kflab.alert_rules import expr_positions, located, alerts, rule_file, shape_problem
+from kflab.alert_rules import alerts, expr_positions, located, rule_file, shape_problem
 
 
 def export(source: Path, dest: Path, annotations: bool = True) -> tuple[bool, str]:
