@@ -14,6 +14,7 @@ from kflab.doctor_probes import Finding
 
 @dataclasses.dataclass(frozen=True)
 class Component:
+    """A course component: its CRD says it is installed, its deployments' Available says it is ready."""
     name: str
     key: str  # the name `scripts/cluster install` knows it by
     crd: str

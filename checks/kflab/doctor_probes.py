@@ -28,6 +28,7 @@ class Command:
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
+    """One row of the doctor's table: what was probed, how it stands, and the fix when it is not ok."""
     check: str
     status: str  # ok | info | warn | fail | skip
     detail: str
