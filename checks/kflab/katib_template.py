@@ -20,7 +20,7 @@ def flag_references(spec) -> dict[str, tuple[str, str]]:
     """For each `--flag=${trialParameters.NAME}` of the trial command: (NAME, the reference NAME declares)."""
     template = spec.get("trialTemplate") or {}
     refs = {tp.get("name"): tp.get("reference") for tp in template.get("trialParameters") or [] if isinstance(tp, dict)}
-    words = katib_words(template)
+    words = command_words(template)
     found = {}
     for i, word in enumerate(words):
         flag, _, value = word.partition("=")
@@ -108,7 +108,7 @@ def sample_trial(spec) -> tuple[dict, list[str]]:
     return job, argv
 
 
-def katib_words(template: dict, required: bool = False) -> list[str]:
+def command_words(template: dict, required: bool = False) -> list[str]:
     """The primary container's command and args, placeholders still in place.
 
     Without such a container: [] or, when `required`, the sentence that says why there is none.

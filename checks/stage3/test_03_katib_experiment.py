@@ -75,7 +75,7 @@ def test_search_space_tunes_lr_batch_size_and_one_more(spec):
     params = [p for p in spec.get("parameters") or [] if isinstance(p, dict)]
     expect(2 <= len(params) <= 3, f"spec.parameters lists {len(params)} parameter(s). Search the learning rate, the batch "
                                   "size and one more (momentum), three at most, so a few trials cover the space.")
-    katib_template.katib_words(spec.get("trialTemplate") or {}, required=True)  # without the container, no flag can be read
+    katib_template.command_words(spec.get("trialTemplate") or {}, required=True)  # without the container, no flag can be read
     fed = katib_template.flag_parameters(spec)
     for flag, what in FLAGS.items():
         expect(flag in fed, f"No trial parameter reaches train.py's {flag} ({what}). Declare it in spec.parameters, give it "
@@ -136,7 +136,7 @@ def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
            f"The container runs `python3 train.py` in workingDir {workdir}, but its volumes put train.py in {folders}. "
            "Make `workingDir` the `mountPath` of the ConfigMap volume, or the trial will not find the script on a cluster.")
     args = argv[argv.index("train.py") + 1:]
-    expect(any(katib.REFERENCE.search(a) for a in katib_template.katib_words(template)),
+    expect(any(katib.REFERENCE.search(a) for a in katib_template.command_words(template)),
            "The command passes no ${trialParameters...} to train.py, so every trial would train the same way. Pass "
            "each one as a flag, such as `--lr=${trialParameters.learningRate}`.")
     try:
