@@ -11,7 +11,7 @@ import uuid
 import pytest
 from graderkit import LAB, LIMITS, Outside, corpus_kinds
 
-from kflab.grading import corpus, grader
+from kflab.grading import corpus, grader, handins
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +27,8 @@ def graded_corpus(tmp_path_factory, token):
     folder.mkdir()
     for kind in ["solution", "starter", *corpus_kinds()]:
         corpus.build(kind, folder, kind, [LAB], token=token)
-    corpus.archive(folder / "zipped", [LAB], "zip")
-    corpus.archive(folder / "tarred", [LAB], "tar", source="starter")
+    handins.archive(folder / "zipped", [LAB], "zip")
+    handins.archive(folder / "tarred", [LAB], "tar", source="starter")
     outside = Outside(token)
     summary = grader.grade(folder, [LAB], jobs=2, out=root / "out", limits=LIMITS, show_progress=False)
     return {"folder": folder, "out": root / "out", "summary": summary, "outside": outside,

@@ -15,7 +15,7 @@ import pytest
 from graderkit import LAB
 
 from kflab import checkrun, paths
-from kflab.grading import corpus, intake, isolate
+from kflab.grading import handins, intake, isolate
 
 MB = 1 << 20
 
@@ -93,7 +93,7 @@ def test_a_link_inside_a_tar_is_kept(tmp_path):
 
 
 def test_labs_are_found_in_a_folder_one_level_down(tmp_path):
-    corpus.solution(tmp_path / "alice-main", [LAB], layout="repo")
+    handins.solution(tmp_path / "alice-main", [LAB], layout="repo")
     assert intake.labs_root(tmp_path) == (tmp_path / "alice-main" / "labs").resolve(), "GitHub's zip adds one folder level"
 
 
@@ -126,7 +126,7 @@ def test_two_folders_whose_names_clean_to_one_get_two_rows(tmp_path):
 
 def test_a_box_gets_the_lab_folders_but_no_conftest_checks_or_outside_links(tmp_path):
     sub = tmp_path / "sub"
-    corpus.starter(sub, [LAB])
+    handins.starter(sub, [LAB])
     lab_dir = LAB.dir(sub)
     (lab_dir / "conftest.py").write_text("raise SystemExit")
     (lab_dir / "checks").mkdir()
@@ -143,7 +143,7 @@ def test_a_box_gets_the_lab_folders_but_no_conftest_checks_or_outside_links(tmp_
 def test_pytest_never_loads_a_conftest_from_the_target(tmp_path):
     """Even without the box's filtering, pytest loads no conftest.py from the --target folder."""
     sub, marker = tmp_path / "labs", tmp_path / "loaded"
-    corpus.starter(sub, [LAB])
+    handins.starter(sub, [LAB])
     planted = f"open({str(marker)!r}, 'a').write(__file__ + '\\n')\n"
     for folder in (sub, sub / "stage2", LAB.dir(sub)):
         (folder / "conftest.py").write_text(planted)

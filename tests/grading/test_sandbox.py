@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from graderkit import LAB, LIMITS, confined, needs_confinement, processes_bounded
 
-from kflab.grading import confine, corpus, grader, proctree
+from kflab.grading import confine, grader, handins, proctree
 from kflab.grading.isolate import Box
 
 
@@ -178,8 +178,8 @@ def test_the_memory_watch_stops_a_tree_that_outgrows_the_limit(tmp_path):
     """Three processes of 400 MB each stay under the per-process limit but not under the tree's."""
     folder = tmp_path / "class"
     folder.mkdir()
-    sub = corpus.solution(folder / "greedy", [LAB])
-    corpus._prepend(sub, [LAB], """
+    sub = handins.solution(folder / "greedy", [LAB])
+    handins.prepend(sub, [LAB], """
 import os, time
 for _ in range(3):
     if os.fork() == 0:
@@ -208,8 +208,8 @@ def test_a_user_refused_namespaces_still_gets_the_command_run_and_the_reason(tmp
 
 def test_a_class_graded_by_a_user_refused_namespaces_gets_the_same_grades_and_the_reason(tmp_path):
     folder = tmp_path / "submissions"
-    corpus.solution(folder / "alice", [LAB])
-    corpus.starter(folder / "bob", [LAB])
+    handins.solution(folder / "alice", [LAB])
+    handins.starter(folder / "bob", [LAB])
     prefix = refused_user_prefix()
     done = subprocess.run([*prefix, sys.executable, "-m", "kflab.cli", "grade", str(folder), "--lab", LAB.id,
                            "--out", str(tmp_path / "out"), "--offline"], capture_output=True, text=True, timeout=300,

@@ -12,7 +12,7 @@ import pytest
 from graderkit import LAB
 
 from kflab import paths
-from kflab.grading import corpus
+from kflab.grading import handins
 
 GRADING = paths.CHECKS / "kflab" / "grading"
 
@@ -23,10 +23,10 @@ def test_run_autograder_writes_gradescope_results_for_the_upload(tmp_path, uploa
     (root / "source").mkdir(parents=True)
     (root / "source" / "course").symlink_to(paths.REPO)
     if upload == "folder":
-        corpus.solution(root / "submission", [LAB], layout="repo")
+        handins.solution(root / "submission", [LAB], layout="repo")
     else:
         (root / "submission").mkdir()
-        archive = corpus.archive(tmp_path / "mine", [LAB], "zip")
+        archive = handins.archive(tmp_path / "mine", [LAB], "zip")
         shutil.move(archive, root / "submission" / "mine.zip")
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "KFLAB_SELECT": "--lab 2.1"}
     done = subprocess.run([str(GRADING / "gradescope" / "run_autograder")], env=env, capture_output=True, text=True, timeout=300)
@@ -38,7 +38,7 @@ def test_run_autograder_writes_gradescope_results_for_the_upload(tmp_path, uploa
 
 def test_collect_clones_every_repository_of_the_roster(tmp_path):
     origin = tmp_path / "origin"
-    corpus.starter(origin, [LAB], layout="repo")
+    handins.starter(origin, [LAB], layout="repo")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "init", "-q", str(origin)], check=True)
     subprocess.run([*git, "-C", str(origin), "add", "-A"], check=True)

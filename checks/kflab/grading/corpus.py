@@ -1,9 +1,10 @@
-"""Generated submissions: solutions, starters, and every kind of broken hand-in the grader must survive.
+"""Generated submissions: every kind of broken hand-in the grader must survive, and `build` for any kind.
 
-Each kind is built from the course's own labs/ or solutions/ folders, mutated.
-The tests in tests/grading grade a folder of them and check each row; the
-benchmark grades a class made of them. `token` marks every path a submission
-tries to write outside its box, so a test can look for exactly those paths.
+Each broken kind is a well-formed hand-in (kflab.grading.handins: the course's
+own solutions or starters), mutated. The tests in tests/grading grade a folder
+of them and check each row; the benchmark grades a class made of them. `token`
+marks every path a submission tries to write outside its box, so a test can
+look for exactly those paths.
 """
 
 from __future__ import annotations
@@ -14,60 +15,33 @@ import zipfile
 from pathlib import Path
 
 from kflab import paths
+from kflab.grading.handins import main_file, prepend, solution, starter
 from kflab.registry import Lab
-
-
-def _copy(source_root: Path, labs: list[Lab], dest: Path, layout: str = "labs") -> Path:
-    """A submission folder holding `labs` from `source_root`; layout `labs` (labs-shaped) or `repo` (root with labs/)."""
-    root = dest / "labs" if layout == "repo" else dest
-    for lab in labs:
-        shutil.copytree(lab.dir(source_root), lab.dir(root), ignore=shutil.ignore_patterns("__pycache__"))
-    return dest
-
-
-def _main_file(lab: Lab, root: Path) -> Path:
-    return sorted(lab.dir(root).glob("*.py"))[0]
-
-
-def _prepend(dest: Path, labs: list[Lab], code: str) -> Path:
-    """Put `code` at the top of each lab's first .py file, so it runs when the checks import it."""
-    for lab in labs:
-        path = _main_file(lab, dest)
-        path.write_text(code.strip() + "\n\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
-    return dest
-
-
-def solution(dest: Path, labs: list[Lab], layout: str = "labs") -> Path:
-    return _copy(paths.SOLUTIONS, labs, dest, layout)
-
-
-def starter(dest: Path, labs: list[Lab], layout: str = "labs") -> Path:
-    return _copy(paths.LABS, labs, dest, layout)
 
 
 def syntax_error(dest, labs, token):
     starter(dest, labs)
     for lab in labs:
-        with open(_main_file(lab, dest), "a", encoding="utf-8") as fh:
+        with open(main_file(lab, dest), "a", encoding="utf-8") as fh:
             fh.write("\ndef broken(:\n    pass\n")
     return dest
 
 
 def import_error(dest, labs, token):
-    return _prepend(solution(dest, labs), labs, "import kflab_corpus_no_such_module  # noqa")
+    return prepend(solution(dest, labs), labs, "import kflab_corpus_no_such_module  # noqa")
 
 
 def infinite_loop(dest, labs, token):
-    return _prepend(solution(dest, labs), labs, "while True:\n    pass")
+    return prepend(solution(dest, labs), labs, "while True:\n    pass")
 
 
 def sleeper(dest, labs, token):
-    return _prepend(solution(dest, labs), labs, "import time\ntime.sleep(3600)")
+    return prepend(solution(dest, labs), labs, "import time\ntime.sleep(3600)")
 
 
 def memory_hog(dest, labs, token):
     # Touches every page it takes, so resident memory really grows.
-    return _prepend(solution(dest, labs), labs, "_hog = []\nwhile True:\n    _hog.append(b'\\x01' * (64 << 20))")
+    return prepend(solution(dest, labs), labs, "_hog = []\nwhile True:\n    _hog.append(b'\\x01' * (64 << 20))")
 
 
 def process_spawner(dest, labs, token):
@@ -80,7 +54,7 @@ while True:
     except OSError:
         time.sleep(0.05)
 """
-    return _prepend(solution(dest, labs), labs, code)
+    return prepend(solution(dest, labs), labs, code)
 
 
 def output_flood(dest, labs, token):
@@ -92,7 +66,7 @@ for _i in range(10_000):
     print("y" * 1000, file=sys.stderr)
 atexit.register(lambda: [print("z" * 1000) for _ in range(40_000)])
 """
-    return _prepend(solution(dest, labs), labs, code)
+    return prepend(solution(dest, labs), labs, code)
 
 
 def write_outside(dest, labs, token):
@@ -103,7 +77,7 @@ pathlib.Path("/tmp/kflab-escape-{token}").write_text("escaped")
 for _target in ({str(Path.home())!r}, {str(paths.REPO / "labs")!r}):
     pathlib.Path(_target, "kflab-escape-{token}").write_text("escaped")
 """
-    return _prepend(solution(dest, labs), labs, code)
+    return prepend(solution(dest, labs), labs, code)
 
 
 def checks_edited(dest, labs, token):
@@ -124,9 +98,9 @@ def checks_edited(dest, labs, token):
 def symlink_outside(dest, labs, token):
     starter(dest, labs)
     for lab in labs:
-        main = _main_file(lab, dest)
+        main = main_file(lab, dest)
         main.unlink()
-        main.symlink_to(_main_file(lab, paths.SOLUTIONS))  # the instructor's own solution
+        main.symlink_to(main_file(lab, paths.SOLUTIONS))  # the instructor's own solution
         (lab.dir(dest) / "data.txt").symlink_to("/etc/passwd")
     return dest
 
@@ -135,8 +109,8 @@ def reads_solutions(dest, labs, token):
     """Starter code that, at run time, executes the instructor's solution file in its place."""
     starter(dest, labs)
     for lab in labs:
-        main = _main_file(lab, dest)
-        main.write_text(f"exec(open({str(_main_file(lab, paths.SOLUTIONS))!r}, encoding='utf-8').read())\n")
+        main = main_file(lab, dest)
+        main.write_text(f"exec(open({str(main_file(lab, paths.SOLUTIONS))!r}, encoding='utf-8').read())\n")
     return dest
 
 
@@ -163,7 +137,7 @@ with open(path or os.devnull, "a", encoding="utf-8") as fh:
 os.kill(os.getppid(), signal.SIGKILL)
 """
     code = f"import subprocess as _sp, sys as _sys\n_sp.run([_sys.executable, '-c', {child!r}])"
-    return _prepend(starter(dest, labs), labs, code)
+    return prepend(starter(dest, labs), labs, code)
 
 
 def pytest_patcher(dest, labs, token):
@@ -177,7 +151,7 @@ def _passed(cls, item, call):
     return report
 _reports.TestReport.from_item_and_call = classmethod(_passed)
 """
-    return _prepend(starter(dest, labs), labs, code)
+    return prepend(starter(dest, labs), labs, code)
 
 
 def missing_lab(dest, labs, token):
@@ -188,7 +162,7 @@ def missing_lab(dest, labs, token):
 def non_utf8(dest, labs, token):
     starter(dest, labs)
     for lab in labs:
-        main = _main_file(lab, dest)
+        main = main_file(lab, dest)
         main.write_bytes("# Données préparées\n".encode("latin-1") + main.read_bytes())
         (lab.dir(dest) / "notes-\udce9.txt").write_bytes(b"caf\xe9")  # a file name that is not UTF-8 either
     return dest
@@ -204,14 +178,14 @@ for _host in ("pypi.org", "1.1.1.1"):
         continue
     raise RuntimeError(f"reached {_host} from inside the grader")
 """
-    return _prepend(solution(dest, labs), labs, code)
+    return prepend(solution(dest, labs), labs, code)
 
 
 def archive_dotdot_zip(dest, labs, token):
     archive = dest.parent / f"{dest.name}.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for lab in labs:
-            zf.write(_main_file(lab, paths.SOLUTIONS), f"labs/{lab.folder}/{_main_file(lab, paths.SOLUTIONS).name}")
+            zf.write(main_file(lab, paths.SOLUTIONS), f"labs/{lab.folder}/{main_file(lab, paths.SOLUTIONS).name}")
         zf.writestr(f"../kflab-escape-{token}.txt", "escaped")
     return archive
 
@@ -227,15 +201,6 @@ def archive_dotdot_tar(dest, labs, token):
         tf.add(evil, arcname=f"/tmp/kflab-escape-{token}-abs.txt")
     shutil.rmtree(staged)
     return archive
-
-
-def archive(dest: Path, labs: list[Lab], fmt: str = "zip", source: str = "solution") -> Path:
-    """A well-formed archive of a solution or starter, one folder deep, as students often zip."""
-    staged = dest.with_name(dest.name + "-staging")
-    (solution if source == "solution" else starter)(staged / dest.name, labs, layout="repo")
-    base = shutil.make_archive(str(dest), "zip" if fmt == "zip" else "gztar", staged)
-    shutil.rmtree(staged)
-    return Path(base)
 
 
 BROKEN = {
