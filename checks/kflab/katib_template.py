@@ -59,10 +59,10 @@ def swapped_references(spec) -> list[str]:
 def script_paths(spec) -> tuple[str | None, list[str]]:
     """The primary container's workingDir, and where its volumes put train.py inside the container."""
     template = spec.get("trialTemplate") or {}
-    pod = _pod_of(template.get("trialSpec"), template.get("primaryContainerName"))
+    pod = tune_trials.pod_of(template.get("trialSpec"), template.get("primaryContainerName"))
     if pod is None:
         return None, []
-    container = next(c for c in pod["containers"] if isinstance(c, dict) and c.get("name") == template.get("primaryContainerName"))
+    container = tune_trials.primary_container(pod, template.get("primaryContainerName"))
     volumes = {v.get("name"): v for v in pod.get("volumes") or [] if isinstance(v, dict)}
     found = []
     for mount in container.get("volumeMounts") or []:
@@ -78,17 +78,6 @@ def script_paths(spec) -> tuple[str | None, list[str]]:
             found.append(posixpath.join(at, "train.py"))
     wd = container.get("workingDir")
     return wd if isinstance(wd, str) and wd else None, [posixpath.normpath(f) for f in found]
-
-
-def _pod_of(node, name):
-    """The pod spec (a mapping with `containers`) that holds the container `name`, anywhere in the trialSpec."""
-    if isinstance(node, dict):
-        if any(isinstance(c, dict) and c.get("name") == name for c in node.get("containers") or []):
-            return node
-        node = list(node.values())
-    if isinstance(node, list):
-        return next((pod for pod in (_pod_of(n, name) for n in node) if pod is not None), None)
-    return None
 
 
 def sample_trial(spec) -> tuple[dict, list[str]]:

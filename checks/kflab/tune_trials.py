@@ -54,20 +54,24 @@ class Trial:
                 "command": self.argv, "log": str(self.log)}
 
 
+def pod_of(node, name: str) -> dict | None:
+    """The pod spec (a mapping with `containers`) that holds the container `name`, anywhere in a trial manifest."""
+    if isinstance(node, dict):
+        if any(isinstance(c, dict) and c.get("name") == name for c in node.get("containers") or []):
+            return node
+        node = list(node.values())
+    if isinstance(node, list):
+        return next((pod for pod in (pod_of(n, name) for n in node) if pod is not None), None)
+    return None
+
+
 def primary_container(manifest: dict, name: str) -> dict:
     """The container named `name` anywhere in the trial manifest (a Job, a PyTorchJob...)."""
-    stack = [manifest]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for c in node.get("containers") or []:
-                if isinstance(c, dict) and c.get("name") == name:
-                    return c
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    raise TuneError(f"the trialSpec has no container named {name!r} (spec.trialTemplate.primaryContainerName); "
-                    "name the training container the same in both places.")
+    pod = pod_of(manifest, name)
+    if pod is None:
+        raise TuneError(f"the trialSpec has no container named {name!r} (spec.trialTemplate.primaryContainerName); "
+                        "name the training container the same in both places.")
+    return next(c for c in pod["containers"] if isinstance(c, dict) and c.get("name") == name)
 
 
 def command(manifest: dict, container_name: str) -> tuple[list[str], dict[str, str]]:
