@@ -48,17 +48,6 @@ def test_metadata_that_is_not_a_mapping_is_a_sentence():
     assert "not a mapping" in manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": "x"})[0]
 
 
-def test_rbac_subjects_follow_the_api_servers_rules():
-    def binding(**subject):
-        return {"subjects": [{"name": "n", **subject}]}
-    assert manifests.subject_problems(binding(kind="User", apiGroup="rbac.authorization.k8s.io")) == []
-    assert manifests.subject_problems(binding(kind="Group")) == [], "v1 fills in a User's or Group's apiGroup"
-    assert manifests.subject_problems(binding(kind="ServiceAccount", namespace="ns")) == []
-    assert "case-sensitive" in manifests.subject_problems(binding(kind="user"))[0]
-    assert "takes no apiGroup" in manifests.subject_problems(binding(kind="ServiceAccount", apiGroup="rbac.authorization.k8s.io"))[0]
-    assert "takes apiGroup" in manifests.subject_problems(binding(kind="Group", apiGroup="v1"))[0]
-
-
 def test_strict_validation_names_the_misspelled_field_and_suggests_the_right_one():
     problems = manifests.problems({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "lables": {}}})
     assert problems and "lables" in problems[0] and "labels" in problems[0], f"got {problems}"

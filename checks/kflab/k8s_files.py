@@ -23,17 +23,41 @@ def unique_names(docs: list[dict], kinds: tuple[str, ...], suffix: str) -> tuple
     return json.loads(text), names
 
 
+def foreign_namespaces(docs: list[dict], namespace: str) -> list[str]:
+    """Objects, and ServiceAccount subjects, that name a namespace other than the one the file is applied in.
+
+    `kubectl apply -n NS` refuses an object whose metadata.namespace differs, and a binding to
+    a ServiceAccount of another namespace grants nothing to the one the file creates.
+    """
+    found = []
+    for doc in docs:
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        if meta.get("namespace") not in (None, "", namespace):
+            found.append(f"{doc.get('kind')} {meta.get('name')} sets metadata.namespace: {meta['namespace']}")
+        subjects = doc.get("subjects") if isinstance(doc.get("subjects"), list) else []
+        for subject in subjects:
+            if isinstance(subject, dict) and subject.get("kind") == "ServiceAccount" \
+                    and subject.get("namespace") not in (None, "", namespace):
+                found.append(f"{doc.get('kind')} {meta.get('name')} binds ServiceAccount "
+                             f"{subject['namespace']}/{subject.get('name')}")
+    return found
+
+
 class LearnerFiles:
     """How a Cluster applies a learner's manifests: in the check's namespace, after refusing cluster-wide objects."""
 
-    def into_namespace(self, obj: dict, namespace: str, move_subjects: bool = True) -> dict:
-        """A copy of `obj` placed in `namespace` (and its ServiceAccount subjects with it, unless told not to:
-        a binding to another namespace's ServiceAccount, such as KFP's kubeflow/pipeline-runner, keeps it)."""
+    def into_namespace(self, obj: dict, namespace: str, subjects_from: str | None = None) -> dict:
+        """A copy of `obj` placed in `namespace`, with its ServiceAccount subjects of `subjects_from` moved along.
+
+        The learner's file is written for its own namespace (team-a, say); a subject there, or one
+        with no namespace, moves with the objects. A subject in another namespace keeps it: KFP's
+        kubeflow/pipeline-runner must, and one written for the wrong namespace must still fail.
+        """
         obj = json.loads(json.dumps(obj))
         if self.resource(obj["apiVersion"], obj["kind"]).namespaced:
             obj.setdefault("metadata", {})["namespace"] = namespace
-        for subject in (obj.get("subjects", []) or []) if move_subjects else []:
-            if subject.get("kind") == "ServiceAccount":
+        for subject in (obj.get("subjects", []) or []) if subjects_from else []:
+            if subject.get("kind") == "ServiceAccount" and subject.get("namespace") in (None, "", subjects_from):
                 subject["namespace"] = namespace
         return obj
 
@@ -54,12 +78,12 @@ class LearnerFiles:
                  "and reach everyone on the cluster. Remove it from the file (make a namespace with `kubectl create "
                  "namespace` and apply with -n).")
 
-    def apply_all(self, docs: list[dict], namespace: str, move_subjects: bool = True, file: str = "the file") -> list[dict]:
+    def apply_all(self, docs: list[dict], namespace: str, subjects_from: str | None = None, file: str = "the file") -> list[dict]:
         """Create every object of a lab file in the check's namespace; returns what was created."""
         self.expect_namespaced(docs, file)
         created = []
         for doc in docs:
-            obj = self.into_namespace(doc, namespace, move_subjects)
+            obj = self.into_namespace(doc, namespace, subjects_from)
             self.create(obj, namespace)
             created.append(obj)
         return created

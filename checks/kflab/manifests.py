@@ -188,29 +188,6 @@ def first_problem(docs: list) -> str | None:
     return None
 
 
-RBAC_GROUP = "rbac.authorization.k8s.io"
-
-
-def subject_problems(binding: dict) -> list[str]:
-    """What the API server's RBAC validation refuses in a binding's subjects, which no schema checks.
-
-    Kubernetes' rules: kind is exactly User, Group or ServiceAccount; a ServiceAccount has
-    no apiGroup; a User or Group has apiGroup rbac.authorization.k8s.io (v1 fills it in when empty).
-    """
-    found = []
-    for i, subject in enumerate(as_list(binding.get("subjects"))):
-        subject, where = as_dict(subject), f"subjects[{i}]"
-        kind, group = subject.get("kind"), subject.get("apiGroup") or ""
-        if kind not in ("User", "Group", "ServiceAccount"):
-            found.append(f"{where}.kind is {kind!r}; it must be exactly User, Group or ServiceAccount (case-sensitive)")
-        elif kind == "ServiceAccount" and group:
-            found.append(f"{where} is a ServiceAccount with apiGroup {group!r}; a ServiceAccount (a core object) "
-                         "takes no apiGroup, so remove that line")
-        elif kind != "ServiceAccount" and group not in ("", RBAC_GROUP):
-            found.append(f"{where} is a {kind} with apiGroup {group!r}; a {kind} takes apiGroup {RBAC_GROUP}")
-    return found
-
-
 def expect_valid(obj: dict, name: str, schema: str, advice: str) -> None:
     """A CheckFailure listing what the pinned `schema` refuses in `obj`, then `advice`; nothing when it is valid."""
     from kflab.failures import expect

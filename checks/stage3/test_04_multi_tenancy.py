@@ -2,10 +2,11 @@
 
 import pytest
 
-from kflab import manifests
+from kflab import manifests, rbac
 from kflab.manifests import as_dict, as_list, name_of, quantity
 from kflab.failures import expect, fail
 from kflab.k8s import ApiRefusal
+from kflab.k8s_files import foreign_namespaces
 
 PAUSE = "registry.k8s.io/pause:3.10"
 NEEDED = {("Role", "ml-engineer"), ("Role", "viewer"), ("Role", "pipeline-runner"), ("ServiceAccount", "pipeline-runner"),
@@ -14,6 +15,7 @@ NEEDED = {("Role", "ml-engineer"), ("Role", "viewer"), ("Role", "pipeline-runner
 QUOTA = {"requests.nvidia.com/gpu": 4, "pods": 20, "count/pytorchjobs.kubeflow.org": 5}
 DEFAULT_REQUEST = {"cpu": "500m", "memory": "1Gi"}
 PEOPLE_ROLES, RUNNER_SECRET = ("ml-engineer", "viewer"), "s3-credentials"
+HOME = "team-a"  # the page applies the file with `kubectl apply -n team-a`
 
 # The policy on the lab page, as (who, verb, resource, group, subresource, name, allowed).
 ALICE, VIEWER = ("alice", ()), ("bob", ("team-a-viewers",))
@@ -21,19 +23,40 @@ POLICY = [
     (ALICE, "create", "pytorchjobs", "kubeflow.org", "", "", True),
     (ALICE, "delete", "trainjobs", "trainer.kubeflow.org", "", "", True),
     (ALICE, "create", "experiments", "kubeflow.org", "", "", True),
+    (ALICE, "create", "notebooks", "kubeflow.org", "", "", True),
     (ALICE, "get", "pods", "", "log", "", True),
     (ALICE, "list", "pods", "", "", "", True),
+    (ALICE, "list", "events", "", "", "", True),
     (ALICE, "get", "secrets", "", "", "", False),
     (ALICE, "update", "resourcequotas", "", "", "", False),
     (ALICE, "create", "rolebindings", "rbac.authorization.k8s.io", "", "", False),
+    (ALICE, "update", "roles", "rbac.authorization.k8s.io", "", "", False),
     (VIEWER, "list", "pytorchjobs", "kubeflow.org", "", "", True),
+    (VIEWER, "get", "trainjobs", "trainer.kubeflow.org", "", "", True),
+    (VIEWER, "list", "notebooks", "kubeflow.org", "", "", True),
     (VIEWER, "get", "pods", "", "log", "", True),
     (VIEWER, "create", "pytorchjobs", "kubeflow.org", "", "", False),
+    (VIEWER, "delete", "trainjobs", "trainer.kubeflow.org", "", "", False),
     (VIEWER, "list", "secrets", "", "", "", False),
     ("runner", "create", "pods", "", "", "", True),
     ("runner", "get", "secrets", "", "", "s3-credentials", True),
     ("runner", "list", "secrets", "", "", "", False),
 ]
+
+
+def _who(who, namespace: str) -> tuple[str, tuple[str, ...], str]:
+    """(user, groups, words) for a policy row's subject, its ServiceAccount in `namespace`."""
+    if who == "runner":
+        return (rbac.service_account_user(namespace, "pipeline-runner"),
+                ("system:serviceaccounts", f"system:serviceaccounts:{namespace}"), "ServiceAccount pipeline-runner")
+    user, groups = who
+    return user, groups, f"{user} (group {groups[0]})" if groups else user
+
+
+def _row_gap(who: str, verb, resource, sub, name, got: bool, allowed: bool) -> str:
+    target = f"{resource}/{sub}" if sub else (f"{resource} {name}" if name else resource)
+    return (f"{who} {'may' if got else 'may not'} {verb} {target} in the team's namespace, but the policy says "
+            f"{'yes' if allowed else 'no'}. Adjust the Role bound to them (or the binding's roleRef and subjects).")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +87,7 @@ def tenant(cluster, namespace, docs):
     expect(broken is None, f"tenancy.yaml does not pass its schema yet ({broken}). Fix that first: the cluster "
                            "checks apply the file as it is.")
     try:
-        cluster.apply_all(docs, namespace, file="tenancy.yaml")
+        cluster.apply_all(docs, namespace, subjects_from=HOME, file="tenancy.yaml")
     except ApiRefusal as exc:
         fail(f"The API server refused tenancy.yaml: {exc.reason}. Fix that object and run the check again.")
     quotas = [name_of(d) for d in docs if d.get("kind") == "ResourceQuota"]
@@ -79,8 +102,23 @@ def test_file_holds_valid_rbac_quota_and_limit_range_objects(docs):
     missing = sorted(f"{k} {n}" for k, n in NEEDED - have)
     expect(not missing, f"tenancy.yaml lacks {', '.join(missing)}. Add them as the lab page describes.")
     for doc in docs:
-        problems = manifests.problems(doc) or manifests.subject_problems(doc)
+        problems = manifests.problems(doc) or rbac.subject_problems(doc)
         expect(not problems, f"{doc['kind']} {name_of(doc) or '(no name)'}: {problems[0] if problems else ''}.")
+
+
+def test_roles_and_bindings_grant_what_the_policy_table_says(docs):
+    """Applied with `kubectl apply -n team-a` and read as the RBAC authorizer reads them, do the file's Roles and RoleBindings answer every row of the policy?"""
+    found = foreign_namespaces(docs, HOME)
+    expect(not found, f"{'; '.join(found)}. The file is applied with `kubectl apply -n {HOME}`, which refuses an "
+                      f"object of another namespace, and a binding grants only to the ServiceAccount it names: use "
+                      f"namespace {HOME} (or leave metadata.namespace out).")
+    refs = rbac.unbound_refs(docs)
+    expect(not refs, f"RoleBinding {'; '.join(refs)}: the roleRef names no Role of this file. Bind each subject to its "
+                     "Role from the policy table (kind: Role, name: ml-engineer, viewer or pipeline-runner).")
+    for who, verb, resource, group, sub, name, allowed in POLICY:
+        user, groups, words = _who(who, HOME)
+        got = rbac.allows(docs, HOME, user, groups, verb, resource, group, sub, name)
+        expect(got == allowed, _row_gap(words, verb, resource, sub, name, got, allowed))
 
 
 def test_roles_grant_no_wildcards(docs):
@@ -103,7 +141,7 @@ def test_only_the_runner_reads_a_secret_and_only_its_own(docs):
             names, verbs = as_list(rule.get("resourceNames")), as_list(rule.get("verbs"))
             expect(names == [RUNNER_SECRET] and set(verbs) <= {"get"},
                    f"Role pipeline-runner's secrets rule allows {verbs} on {names or 'every Secret'}. Give it "
-                   f"`resourceNames: [{RUNNER_SECRET}]` and `verbs: [get]` (list cannot be limited by name).")
+                   f"`resourceNames: [{RUNNER_SECRET}]` and `verbs: [get]`: the policy allows only `get` of that one Secret.")
 
 
 def test_quota_caps_gpus_pods_and_training_jobs(docs):
@@ -130,15 +168,12 @@ def test_limit_range_defaults_container_requests(docs):
 @pytest.mark.cluster
 def test_api_server_enforces_the_access_policy(cluster, tenant):
     """Do SubjectAccessReviews against the real API server match the policy, row by row?"""
-    runner = (f"system:serviceaccount:{tenant}:pipeline-runner", ("system:serviceaccounts", f"system:serviceaccounts:{tenant}"))
     # The authorizer learns of new bindings through its caches; wait for one granted row first.
     cluster.eventually(lambda: cluster.can(tenant, "create", "pytorchjobs", "kubeflow.org", user="alice"), timeout_s=10)
     for who, verb, resource, group, sub, name, allowed in POLICY:
-        user, groups = runner if who == "runner" else who
+        user, groups, words = _who(who, tenant)
         got = cluster.can(tenant, verb, resource, group, user=user, groups=groups, subresource=sub, name=name)
-        target = f"{resource}/{sub}" if sub else (f"{resource} {name}" if name else resource)
-        expect(got == allowed, f"{user} {'may' if got else 'may not'} {verb} {target} in the team's namespace, "
-                               f"but the policy says {'yes' if allowed else 'no'}. Adjust the Role bound to them.")
+        expect(got == allowed, _row_gap(words, verb, resource, sub, name, got, allowed))
     expect(not cluster.can("default", "create", "pytorchjobs", "kubeflow.org", user="alice"),
            "alice may create PyTorchJobs outside the team's namespace; use Roles and RoleBindings, not cluster-wide grants.")
 

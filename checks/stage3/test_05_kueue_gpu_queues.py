@@ -9,13 +9,14 @@ from kflab.manifests import as_dict, as_list, name_of
 from kflab.controlplane.cluster_setup import GPU_TAINT  # the taint GPU node pools carry (the kwok GPU node too)
 from kflab.failures import expect
 from kflab.k8s import ApiRefusal, condition
-from kflab.k8s_files import unique_names
+from kflab.k8s_files import foreign_namespaces, unique_names
 
 KUEUE = "kueue.x-k8s.io/v1beta2"
 QUEUE_LABEL, PRIORITY_LABEL = "kueue.x-k8s.io/queue-name", "kueue.x-k8s.io/priority-class"
 GPU, GPU_LABEL = "nvidia.com/gpu", "nvidia.com/gpu.present"
 CLUSTER_SCOPED = ("ResourceFlavor", "ClusterQueue", "Cohort", "WorkloadPriorityClass")
 WAIT_S = 20
+HOME = "team-a"  # the page applies both files with `kubectl apply -n team-a`
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +88,15 @@ def test_cluster_queue_gives_gpus_their_own_flavor(queues):
            f"Use `operator: Exists` and `effect: {GPU_TAINT['effect']}` (or leave effect out).")
 
 
-def test_local_queue_feeds_the_cluster_queue(queues):
-    """Does the LocalQueue point at a ClusterQueue defined in queues.yaml?"""
+def test_local_queue_feeds_the_cluster_queue(queues, job):
+    """Does the LocalQueue point at a ClusterQueue defined in queues.yaml, in the namespace the Job is submitted to?"""
     names = _names(queues, "ClusterQueue")
     lqs = _of(queues, "LocalQueue")
     expect(lqs, "queues.yaml has no LocalQueue. Users submit to a LocalQueue in their namespace; add one.")
+    elsewhere = foreign_namespaces([*queues, job], HOME)
+    expect(not elsewhere, f"{'; '.join(elsewhere)}. Both files are applied with `kubectl apply -n {HOME}`, which refuses "
+                          "an object of another namespace, and a Job finds its LocalQueue only in its own namespace: "
+                          "leave metadata.namespace out.")
     target = as_dict(lqs[0].get("spec")).get("clusterQueue")
     expect(target in names, f"LocalQueue {name_of(lqs[0])} {'has no spec.clusterQueue' if target is None else f'points at {target!r}'}. "
                             f"Set spec.clusterQueue to a ClusterQueue of the file ({', '.join(sorted(names)) or 'none yet'}).")

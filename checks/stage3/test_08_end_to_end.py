@@ -12,6 +12,7 @@ from kflab import inference_services as isvcs
 from kflab.failures import expect, fail
 from kflab.k8s import ApiRefusal
 from kflab.kfp_ir import PipelineIR
+from kflab.rbac import subject_problems
 
 MIN_ACCURACY = 0.95
 MODEL_FILES = kserve_runtime.MODEL_FILES
@@ -225,8 +226,8 @@ def test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more
     expect(not extra, f"The Role also allows {', '.join(extra)}. The apply step needs only get, create and patch "
                       "on inferenceservices: leave the rest out.")
     binding = rbac["RoleBinding"]
-    subject_problems = manifests.subject_problems(binding)
-    expect(not subject_problems, f"The API server would refuse the RoleBinding: {subject_problems[0] if subject_problems else ''}.")
+    refused = subject_problems(binding)
+    expect(not refused, f"The API server would refuse the RoleBinding: {refused[0] if refused else ''}.")
     ref = manifests.as_dict(binding.get("roleRef"))
     expect((ref.get("kind"), ref.get("name")) == ("Role", rbac["Role"]["metadata"].get("name")),
            "The RoleBinding's roleRef does not name the Role in this file.")
@@ -240,7 +241,7 @@ def test_rbac_lets_the_pipeline_runner_apply_inference_services_and_nothing_more
 def test_api_server_lets_the_pipeline_runner_apply_but_not_delete(cluster, namespace, rbac):
     """Do SubjectAccessReviews agree: pipeline-runner may get/create/patch InferenceServices here, not delete them?"""
     try:  # in the check's namespace; the subject keeps its own, kubeflow
-        cluster.apply_all(list(rbac.values()), namespace, move_subjects=False, file="rbac.yaml")
+        cluster.apply_all(list(rbac.values()), namespace, file="rbac.yaml")
     except ApiRefusal as exc:
         fail(f"The API server refused rbac.yaml: {exc.reason}. Fix that object and run the check again.")
 
