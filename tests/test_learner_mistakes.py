@@ -18,6 +18,8 @@ MISTAKES = {
     "component that raises": (lambda src: src.replace('    df = pd.read_csv(input_data.path)\n',
                                                       '    df = pd.read_csv(input_data.path)\n    raise ValueError("boom")\n', 1),
                               "ValueError: boom"),
+    "the seed's kfp.v2 import": (lambda src: src.replace("from kfp import dsl\n", "from kfp.v2 import dsl\n", 1),
+                                 "components.py line 6 uses an API that is deprecated"),
     "wrong annotation": (lambda src: src.replace("test_size: float = 0.2", "test_size: int = 0", 1), "NUMBER_INTEGER"),
     "reassigned output path": (lambda src: src.replace("    train_df.to_csv(", '    train_data.path = "train.csv"\n    train_df.to_csv(', 1),
                                "the component reassigned `train_data.path`"),
@@ -49,6 +51,8 @@ OTHER_LABS = {
     "evaluation on the train split": ("2.2", "pipeline.py", lambda src: src.replace(
         'evaluate_model(test=features.outputs["test"]', 'evaluate_model(test=features.outputs["train"]', 1),
         "not engineer-features' `test` split"),
+    "the seed's dsl.Condition": ("2.3", "pipeline.py", lambda src: src.replace("with dsl.If(", "with dsl.Condition(", 1),
+                                 "dsl.Condition is deprecated. Please use dsl.If instead."),
     "plain list instead of dsl.Collected": ("2.3", "pipeline.py", _no_loop, "Pass the loop's outputs with `results=dsl.Collected"),
     "strict deployment gate": ("2.3", "pipeline.py", lambda src: src.replace(
         'best.outputs["accuracy"] >= accuracy_threshold', 'best.outputs["accuracy"] > accuracy_threshold', 1), "equal included"),
@@ -66,9 +70,15 @@ OTHER_LABS = {
                                     "score logs no `accuracy` metric"),
     "metrics only logged": ("2.5", "pipeline.py", lambda src: src.replace(
         '    with open(metrics.path, "w") as fh:\n        json.dump({"accuracy": accuracy}, fh)\n', "", 1), "wrote nothing to `metrics.path`"),
+    "metrics path reassigned": ("2.5", "pipeline.py", lambda src: src.replace(
+        '    with open(metrics.path, "w") as fh:\n', '    metrics.path = "metrics.json"\n    with open(metrics.path, "w") as fh:\n', 1),
+        "score reassigned `metrics.path`"),
     "timestamp fixed at import": ("2.5", "pipeline.py", _frozen_timestamp, "compiles differently in each Python process"),
     "refusal on stdout": ("2.6", "submit.py", lambda src: src.replace("print(problem, file=sys.stderr)", "print(problem)", 1),
                           "prints its sentence to stdout"),
+    "submit() that never runs": ("2.6", "submit.py", lambda src: src.replace(
+        "    exp = client.create_experiment(experiment)\n", "    exp = client.create_experiment(experiment)\n    return version\n", 1),
+        "submit() uploads a version but starts no run"),
     "submit.py syntax error": ("2.6", "submit.py", lambda src: src.replace("    if problem:\n", "    if problem\n", 1),
                                "submit.py has a syntax error on line"),
 }

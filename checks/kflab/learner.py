@@ -13,6 +13,7 @@ import io
 import sys
 import tokenize
 import types
+import warnings
 from pathlib import Path
 
 from kflab import paths
@@ -78,8 +79,10 @@ class LabTarget:
             except ValueError as exc:  # e.g. NUL bytes
                 raise CheckFailure(f"{self.shown(path)} is not valid Python source ({exc}). Save it as UTF-8 text.") from None
             sys.modules[mod_name] = module
-            with self.code(f"importing {self.shown(path)}"):
+            with warnings.catch_warnings(record=True) as caught, self.code(f"importing {self.shown(path)}"):
+                warnings.simplefilter("always")
                 spec.loader.exec_module(module)
+            self._refuse_deprecated(caught, path)
         except BaseException:
             sys.modules.pop(mod_name, None)
             raise
@@ -87,6 +90,18 @@ class LabTarget:
             sys.path.remove(str(self.dir))
         self._modules[name] = module
         return module
+
+    def _refuse_deprecated(self, caught: list[warnings.WarningMessage], path: Path) -> None:
+        """Fail on a deprecated API that the learner's own file used (the seed's `kfp.v2`, `dsl.Condition`);
+        pass every other warning on, as if it had not been caught."""
+        for w in caught:
+            deprecated = issubclass(w.category, DeprecationWarning) or (
+                issubclass(w.category, FutureWarning) and "deprecated" in str(w.message))
+            if deprecated and Path(w.filename) == path:
+                raise CheckFailure(f"{self.shown(path)} line {w.lineno} uses an API that is deprecated: {w.message} "
+                                   "Use the current form, as the lab page shows, and run the check again.")
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def argument_parser(self, name: str) -> argparse.ArgumentParser:
         """The `build_parser()` of one of the lab's files, raising ValueError on bad arguments instead of exiting."""

@@ -8,6 +8,9 @@ import sys
 import threading
 import urllib.request
 import warnings
+from inspect import signature
+from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 
@@ -183,6 +186,45 @@ def test_submit_sends_its_requests_to_the_clients_host(lab, compiled, submit_mod
         raise LearnerError("calling submit() with a kfp.Client", error, (lab.dir.resolve(),))
     fail(f"submit() returned {outcome.get('value')!r:.60} without sending any request to the client's KFP host. "
          "It should upload the package (client.upload_pipeline_version) and start a run (client.run_pipeline).")
+
+
+def _spy_client():
+    """A kfp.Client stand-in with the real methods' signatures, which records the calls and answers with ids."""
+    import kfp
+
+    spy = mock.create_autospec(kfp.Client, instance=True)
+    spy.get_pipeline_id.return_value = None
+    spy.upload_pipeline.return_value = SimpleNamespace(pipeline_id="pipeline-1")
+    spy.upload_pipeline_version.return_value = SimpleNamespace(pipeline_id="pipeline-1", pipeline_version_id="version-1")
+    spy.create_experiment.return_value = spy.get_experiment.return_value = SimpleNamespace(experiment_id="experiment-1")
+    spy.run_pipeline.return_value = SimpleNamespace(run_id="run-1")
+    return spy
+
+
+def test_submit_uploads_a_version_and_starts_a_run_of_that_version(lab, compiled, submit_module):
+    """Does submit() upload the package as a pipeline version, then run_pipeline that version with the parameters?"""
+    import kfp
+
+    submit = lab.attr(submit_module, "submit")
+    spy = _spy_client()
+    with lab.code("calling submit() with a recording kfp.Client"):
+        try:
+            submit(spy, str(compiled[2]), "number-summary", "kflab-offline", "offline-check", {"n": 5})
+        except NotImplementedError:
+            fail("submit() still raises NotImplementedError. Write it as step 3 of the page shows.")
+    expect(spy.upload_pipeline_version.called,
+           "submit() never calls client.upload_pipeline_version, so a changed package never becomes a new version. "
+           "Upload it with `client.upload_pipeline_version(package, version_name, pipeline_id=...)`.")
+    expect(spy.run_pipeline.called, "submit() uploads a version but starts no run. Call `client.run_pipeline(...)` with "
+                                    "the experiment's id and `version_id=` the uploaded version's id.")
+    call = spy.run_pipeline.call_args
+    run = signature(kfp.Client.run_pipeline).bind(spy, *call.args, **call.kwargs).arguments
+    expect(run.get("version_id") == "version-1",
+           f"submit() runs version_id={run.get('version_id')!r}, not the version it just uploaded. Pass "
+           "`version_id=version.pipeline_version_id` (and the pipeline's id) to run_pipeline.")
+    expect(run.get("experiment_id") == "experiment-1" and run.get("params") == {"n": 5},
+           f"submit() starts the run with experiment_id={run.get('experiment_id')!r} and params={run.get('params')!r}. "
+           "Pass the id of the experiment it created and the parameters it was given.")
 
 
 @pytest.mark.cluster
