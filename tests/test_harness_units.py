@@ -2,7 +2,7 @@
 
 import pytest
 
-from kflab import failures, kfp_local, kfp_traceback, manifests, state
+from kflab import failures, kfp_local, kfp_traceback, manifests, notebooks, state
 
 RUNNER_LOG = """\
 18:15:17.711 - INFO - Executing task \x1b[96m'load'\x1b[0m
@@ -150,3 +150,14 @@ def test_an_exception_that_is_no_sentence_still_gets_a_verdict():
 
 def test_names_are_listed_as_words():
     assert [failures.listed(n) for n in ([], ["a"], ["a", "b"], ["a", "b", "c"])] == ["none", "a", "a and b", "a, b and c"]
+
+
+def test_a_notebook_error_keeps_the_learners_cell_frame_and_the_error_line():
+    frames = ["\x1b[0;31m---------\x1b[0m\nIntCastingNaNError    Traceback (most recent call last)",
+              "Cell In[3], line 6\n----> 6 df[\"passengers\"] = df[\"passengers\"].astype(\"int64\")",
+              "File .../pandas/core/generic.py:6643, in NDFrame.astype(self, dtype)", "File .../pandas/astype.py:101",
+              "IntCastingNaNError: Cannot convert non-finite values (NA or inf) to integer"]
+    kept = notebooks.trimmed(frames)
+    assert kept[0].startswith("Cell In[3], line 6") and kept[-1].startswith("IntCastingNaNError"), kept
+    assert not any("pandas" in frame for frame in kept), f"library frames are left out: {kept}"
+    assert notebooks.trimmed(frames[2:]) == frames[2:], "without a cell frame the last three entries stay"

@@ -55,6 +55,19 @@ def failed_cell(nb) -> tuple[int, dict] | None:
     return None
 
 
+def trimmed(traceback: list[str]) -> list[str]:
+    """An error output's traceback cut to the learner's cell frame and the error line, without library frames.
+
+    IPython gives one entry per frame; a learner's own frame reads `Cell In[N], line M`.
+    Without one (the error came from the kernel itself), the last three entries are kept.
+    """
+    frames = [ANSI.sub("", frame) for frame in traceback]
+    mine = [frame for frame in frames if frame.lstrip().startswith("Cell In[")]
+    if not mine:
+        return frames[-3:]
+    return mine[-1:] + [frame for frame in frames[-1:] if frame != mine[-1]]
+
+
 def execute(path: Path, workdir: Path, env: dict[str, str], shown: str, timeout_s: int = 120):
     """Execute every cell in order with `workdir` as the current folder; return the executed notebook."""
     from nbclient import NotebookClient
@@ -70,7 +83,7 @@ def execute(path: Path, workdir: Path, env: dict[str, str], shown: str, timeout_
     except CellExecutionError:
         found = failed_cell(nb)
         number, output = found if found else (0, {"ename": "Error", "evalue": "", "traceback": []})
-        last = ANSI.sub("", "\n".join(output.get("traceback", [])[-3:])).strip()
+        last = "\n".join(trimmed(output.get("traceback", []))).strip()
         raise CheckFailure(
             f"Code cell {number} of {shown} raised {output.get('ename')}: {output.get('evalue')}. "
             "Run the notebook top to bottom in Jupyter (Restart Kernel and Run All), fix that cell, and check again."

@@ -1,6 +1,7 @@
 """Lab 1.1: a Kind cluster config (kind-config.yaml), and the cluster made from it."""
 
 import pytest
+import yaml
 
 from kflab import cluster_plan, k8s, kindconfig, upstream, versions
 from kflab.failures import CheckFailure, expect
@@ -16,6 +17,13 @@ def config(lab) -> dict:
     expect(len(docs) == 1, f"{CONFIG} should hold one Kind config, but holds {len(docs)} YAML documents. "
                            "Remove the extra `---` separators.")
     return docs[0]
+
+
+@pytest.fixture(scope="module")
+def as_written(lab, config) -> dict:
+    """The config with every scalar kept as the text written: Kind's decoder (yaml.v3) reads `yes` or `True`
+    into a label as that text, where PyYAML would make both the boolean true."""
+    return yaml.load(lab.file(CONFIG).read_text(), Loader=yaml.BaseLoader)
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +90,14 @@ def labels(node: dict) -> dict:
 
 
 def gpu_problems(config) -> list[str]:
-    """Does a worker carry the label NVIDIA's device plugin selects?"""
+    """Does a worker carry the label NVIDIA's device plugin selects? `config` holds scalars as written (`as_written`)."""
     for node in nodes(config, "worker"):
-        if str(labels(node).get(GPU_KEY)).lower() == GPU_VALUE:
+        if labels(node).get(GPU_KEY) == GPU_VALUE:
             return []
+    close = [labels(n)[GPU_KEY] for n in nodes(config, "worker") if isinstance(labels(n).get(GPU_KEY), str)]
+    if close:
+        return [f'A worker\'s label {GPU_KEY} is {close[0]!r}. Kind keeps the text as written, and the GPU path '
+                f'selects exactly "{GPU_VALUE}": write `{GPU_KEY}: "{GPU_VALUE}"`.']
     if any(not isinstance(n.get("labels"), (dict, type(None))) for n in nodes(config, "worker")):
         return [f'A worker\'s `labels:` is not a mapping. Write it as `labels: {{{GPU_KEY}: "{GPU_VALUE}"}}` '
                 "or as an indented `key: value` line under `labels:`."]
@@ -113,16 +125,16 @@ def test_pipelines_ui_port_is_published_to_this_machine_only(config):
     expect(not found, found and found[0])
 
 
-def test_a_worker_carries_the_gpu_node_label(config):
+def test_a_worker_carries_the_gpu_node_label(as_written):
     """Does a worker carry `nvidia.com/gpu.present: "true"` for the GPU path?"""
-    found = gpu_problems(config)
+    found = gpu_problems(as_written)
     expect(not found, found and found[0])
 
 
 @pytest.fixture(scope="module")
-def declared(config, kind_problems) -> dict:
+def declared(config, as_written, kind_problems) -> dict:
     """The config, once it passes every offline rule: the cluster checks compare against it."""
-    found = kind_problems + shape_problems(config) + port_problems(config) + gpu_problems(config)
+    found = kind_problems + shape_problems(config) + port_problems(config) + gpu_problems(as_written)
     expect(not found, f"Your {CONFIG} does not pass its offline checks yet ({found[0] if found else ''}). "
                       "Fix those first, then create the cluster from it with `scripts/cluster up --config ...`.")
     return config

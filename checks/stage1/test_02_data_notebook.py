@@ -86,7 +86,8 @@ def test_parquet_has_the_clean_columns_and_types(table):
            "select the columns in order, and write with index=False.")
     wrong = {c: t for c, t in got.items() if t != SCHEMA[c]}
     expect(not wrong, "Some columns keep the wrong type: " + ", ".join(f"{c} is {t}, not {SCHEMA[c]}" for c, t in wrong.items())
-                      + ". Convert them in the types cell (pd.to_datetime, pd.to_numeric, .astype('int64')).")
+                      + ". Convert them in the types cell (pd.to_datetime, pd.to_numeric); make passengers whole "
+                      "numbers with `.astype('int64')` only after dropna(), in the drop cell, since NaN cannot be an integer.")
     payments = set(table.column("payment").to_pylist()) - {None}
     expect(payments <= {"card", "cash"}, f"payment holds {sorted(payments)}; normalise it to 'card' and 'cash' "
                                          "with `.str.strip().str.lower()`.")

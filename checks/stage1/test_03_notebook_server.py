@@ -102,7 +102,7 @@ def test_workspace_claim_is_mounted_at_home_jovyan(objects, container):
                   f"`persistentVolumeClaim: {{claimName: {claim}}}` under spec.template.spec.volumes "
                   "(a list of volumes, each a mapping).")
     mounts = {m.get("name"): m.get("mountPath") for m in map(as_dict, as_list(container.get("volumeMounts")))}
-    expect(any(mounts.get(n) == HOME for n in names),
+    expect(any(str(mounts.get(n) or "").rstrip("/") == HOME for n in names),
            f"The claim's volume is not mounted at {HOME} (mounts: {mounts or 'none'}). Add a volumeMount "
            f"with name {names[0]!r} and mountPath {HOME}, where Jupyter keeps your files.")
 

@@ -48,7 +48,8 @@ def test_train_task_requests_and_limits_cpu_and_memory(ir):
         expect(request and limit, f"train-forest sets no {kind.lower()} {'request' if not request else 'limit'}. "
                                   f"Call `.set_{kind.lower()}_request(...)` and `.set_{kind.lower()}_limit(...)` on the task.")
         expect(_quantity(limit, f"{kind.lower()} limit") >= _quantity(request, f"{kind.lower()} request"),
-               f"train-forest's {kind.lower()} limit {limit} is below its request {request}.")
+               f"train-forest's {kind.lower()} limit {limit} is below its request {request}, which the API server "
+               "refuses. Raise the limit to at least the request, or lower the request.")
 
 
 def test_fetch_task_is_never_served_from_the_cache(ir):
