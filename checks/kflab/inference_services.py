@@ -14,6 +14,8 @@ from __future__ import annotations
 from kflab.manifests import as_dict
 
 MODE_ANNOTATION, STANDARD = "serving.kserve.io/deploymentMode", "Standard"
+# PredictorSpec's framework shortcuts in the pinned CRD: each holds a storageUri, as `model` does.
+SHORTCUTS = ("huggingface", "lightgbm", "onnx", "paddle", "pmml", "pytorch", "sklearn", "tensorflow", "triton", "xgboost")
 
 
 def predictor(isvc: dict) -> dict:
@@ -29,6 +31,11 @@ def model(pred: dict) -> dict:
     return as_dict(pred.get("model"))
 
 
+def shortcuts(pred: dict) -> list[str]:
+    """The framework shortcuts (`sklearn:`, `pytorch:` ...) a predictor uses instead of, or beside, `model:`."""
+    return [key for key in SHORTCUTS if key in pred]
+
+
 def mode(isvc: dict) -> str | None:
     return as_dict(as_dict(isvc.get("metadata")).get("annotations")).get(MODE_ANNOTATION)
 
@@ -42,8 +49,9 @@ def canary_problems(isvc: dict) -> list[str]:
         return [f"`{MODE_ANNOTATION}: RawDeployment` is the old name of Standard mode. KServe's defaulter rewrites "
                 f"it, but write `{STANDARD}`, the name its validator and its docs use."]
     if mode(isvc) != STANDARD:
-        return [f"spec.canary needs Standard mode: set the annotation `{MODE_ANNOTATION}: {STANDARD}` (it is "
-                f"{mode(isvc)!r}). Without it, KServe uses the cluster's default mode, and refuses the canary where "
+        now = f"it is {mode(isvc)!r}" if mode(isvc) else "it is not set under metadata.annotations"
+        return [f"spec.canary needs Standard mode: set the annotation `{MODE_ANNOTATION}: {STANDARD}` under "
+                f"metadata.annotations ({now}). Without it, KServe uses the cluster's default mode, and refuses the canary where "
                 "that default is Knative."]
     stable = predictor(isvc)
     # The webhook asks for predictor.model, or a framework shortcut (predictor.sklearn ...) with a storageUri.

@@ -89,10 +89,14 @@ def test_incomplete_instances_get_a_400_that_names_the_missing_feature(server, t
 def test_inference_services_match_the_pinned_kserve_crd(isvc, promoted):
     """Are both files valid against KServe v0.20.0's InferenceService CRD, unknown fields included?"""
     for name, obj in (("inferenceservice.yaml", isvc), ("promoted.yaml", promoted)):
-        knative = any(f in str(manifests.problems(obj)) for f in ("'traffic'", "revisionName"))
+        found = str(manifests.problems(obj))
+        knative = any(f in found for f in ("'traffic'", "revisionName"))
+        unnamed = "predictor.model: 'name' is a required property" in found
         manifests.expect_valid(obj, name, "InferenceService", "Fix those fields." + (
             " `spec.traffic` and `revisionName` belong to Knative Serving, not KServe: a canary is a "
-            "`spec.canary[]` entry with its own predictor and `trafficPercent`." if knative else ""))
+            "`spec.canary[]` entry with its own predictor and `trafficPercent`." if knative else "") + (
+            " A canary's `model:` needs a container name: `name: kserve-container`, the one KServe gives it anyway."
+            if unnamed else ""))
 
 
 def test_every_predictor_serves_an_sklearn_model_from_storage(isvc, promoted):
@@ -100,7 +104,11 @@ def test_every_predictor_serves_an_sklearn_model_from_storage(isvc, promoted):
     preds = [("inferenceservice.yaml predictor", isvcs.predictor(isvc)), ("promoted.yaml predictor", isvcs.predictor(promoted))]
     preds += [(f"inferenceservice.yaml canary {i}", manifests.as_dict(c.get("predictor"))) for i, c in enumerate(isvcs.canaries(isvc))]
     for where, pred in preds:
-        model = isvcs.model(pred)
+        model, shortcut = isvcs.model(pred), isvcs.shortcuts(pred)
+        expect(not shortcut, f"The {where} uses the framework shortcut `{shortcut[0] if shortcut else ''}:`"
+               + (" beside `model:`. KServe's defaulter then replaces `model` with the shortcut, and the model block's "
+                  "settings are lost" if "model" in pred else "")
+               + ". Describe the model only under `model:`, with `modelFormat.name: sklearn` and its storageUri.")
         expect(manifests.as_dict(model.get("modelFormat")).get("name") == "sklearn",
                f"The {where} has no `model.modelFormat.name: sklearn`. Describe the model by its format and let KServe "
                "pick the runtime (`predictor.sklearn` is the older shortcut).")
@@ -111,6 +119,9 @@ def test_every_predictor_serves_an_sklearn_model_from_storage(isvc, promoted):
 
 def test_canary_passes_kserves_admission_rules(isvc):
     """Would KServe's webhook admit the canary: Standard mode, a named canary, fixed replicas, traffic within 100%?"""
+    listed = manifests.as_dict(isvc.get("spec")).get("canary")
+    expect(not isinstance(listed, dict), "spec.canary is a mapping, but KServe takes a list of canaries: start its "
+                                         "entry with `- predictor:` (and put `trafficPercent` beside it).")
     expect(isvcs.canaries(isvc), "inferenceservice.yaml has no spec.canary. Add one entry whose predictor is v2.")
     found = isvcs.canary_problems(isvc)
     expect(not found, "KServe would refuse this InferenceService:\n  - " + "\n  - ".join(found))
