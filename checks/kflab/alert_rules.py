@@ -201,6 +201,26 @@ def first_wrong_moment(rule: dict, scenario: Scenario) -> str | None:
     return None
 
 
+LABEL_REF = re.compile(r'\$labels\.([A-Za-z_]\w*)|index\s+\$labels\s+"([^"]+)"')
+
+
+def unknown_labels(rule: dict, scenario: Scenario) -> str | None:
+    """An annotation's `$labels.X` that the alert does not carry when it fires in `scenario`, as a sentence.
+
+    The labels it carries are those the scenario's firings had (promtool compared them
+    exactly), plus the rule's own; a template of any other renders as an empty string.
+    """
+    r = alerts(rule).get(scenario.alert, {})
+    carried = {k for at in scenario.moments for fire in at.fires for k in fire} | set(as_dict(r.get("labels"))) | {"alertname"}
+    text = " ".join(str(v) for v in as_dict(r.get("annotations")).values())
+    unknown = sorted({a or b for a, b in LABEL_REF.findall(text)} - carried)
+    if not unknown:
+        return None
+    return (f"{scenario.alert}'s annotations use $labels.{unknown[0]}, but the alert carries no such label (it carries "
+            f"{', '.join(sorted(carried))}), so the notification shows an empty name there. Use a label the "
+            "expression keeps (its `by (...)` list), or keep that label in the expression.")
+
+
 def problems(rule: dict, expected: dict[str, str]) -> list[str]:
     """What is missing around each expected alert's expression: the alert itself, `for`, severity, summary."""
     found = alerts(rule)

@@ -112,6 +112,8 @@ def behaves(rule, accepted, scenario: Scenario):
     wrong = alert_rules.first_wrong_moment(rule, scenario)
     expect(wrong is None, f"{wrong}\nTo try it yourself, put such series in a promtool test like queue-test.yaml and run "
                           "`kflab promtool test rules` on it.")
+    unknown = alert_rules.unknown_labels(rule, scenario)
+    expect(unknown is None, unknown)
 
 
 def test_the_rules_match_the_pinned_prometheusrule_crd(rule):
