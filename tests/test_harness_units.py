@@ -161,3 +161,21 @@ def test_a_notebook_error_keeps_the_learners_cell_frame_and_the_error_line():
     assert kept[0].startswith("Cell In[3], line 6") and kept[-1].startswith("IntCastingNaNError"), kept
     assert not any("pandas" in frame for frame in kept), f"library frames are left out: {kept}"
     assert notebooks.trimmed(frames[2:]) == frames[2:], "without a cell frame the last three entries stay"
+
+
+def test_a_bare_parameter_as_a_dsl_if_condition_is_explained():
+    from kfp import dsl
+
+    @dsl.component
+    def step() -> int:
+        return 1
+
+    with pytest.raises(AttributeError) as raised:
+        @dsl.pipeline
+        def gated(deploy: bool = False):
+            with dsl.If(deploy):
+                step()
+    assert "dsl.If(deploy == True)" in kfp_traceback.known_cause(raised.value), "KFP's own words name only its internals"
+    error = failures.LearnerError("importing pipeline.py", raised.value, ())
+    assert "a bare parameter or output is not one" in str(error) and "left_operand" in str(error), str(error)
+    assert kfp_traceback.known_cause(ValueError("left_operand")) is None, "only the error KFP raises is explained"

@@ -27,7 +27,11 @@ class LearnerError(CheckFailure):
         for root in roots:  # show paths as the learner knows them, relative to their lab folder
             tb = tb.replace(f'"{root}/', '"')
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        text = f"Your code raised {type(exc).__name__} while {doing}. Read the error below, fix your code, and run the check again."
+        from kflab.kfp_traceback import known_cause
+
+        cause = known_cause(exc)
+        text = f"Your code raised {type(exc).__name__} while {doing}. " + (
+            cause or "Read the error below, fix your code, and run the check again.")
         if tb:
             text += "\nTraceback (your files only):\n" + tb.rstrip()
         super().__init__(text + "\n" + detail)

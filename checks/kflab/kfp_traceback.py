@@ -19,6 +19,21 @@ COMPONENT_FRAME = re.compile(r'^  File "(?P<path>[^"]*ephemeral_component\.py)",
 TEMP_DIRS = re.compile(re.escape(tempfile.gettempdir().rstrip("/")) + r"/(?:[^\s'\"/]+/)*")
 
 
+# KFP errors whose own words do not say what the learner did: (exception type, words in it, what to do).
+KNOWN_CAUSES = [
+    ("AttributeError", "'left_operand'", "KFP needs a comparison as the condition of dsl.If or dsl.Elif, such as "
+     "`dsl.If(deploy == True)` or `dsl.If(task.output >= 0.9)`; a bare parameter or output is not one."),
+]
+
+
+def known_cause(exc: BaseException) -> str | None:
+    """What to do about a KFP error whose message names only KFP's internals, or None."""
+    for kind, words, advice in KNOWN_CAUSES:
+        if type(exc).__name__ == kind and words in str(exc):
+            return advice
+    return None
+
+
 def learner_traceback(text: str, source: Path | None = None) -> str:
     """The last traceback a task printed, keeping only frames of the component's own code.
 
