@@ -66,7 +66,10 @@ def test_files_hold_valid_kueue_objects_and_a_job(queues, job):
         expect(_of(queues, kind), f"queues.yaml holds no {kind}. Add one as the lab page shows.")
     for doc in [*queues, job]:
         problems = manifests.problems(doc)
-        expect(not problems, f"{doc['kind']} {name_of(doc) or '(no name)'}: {problems[0] if problems else ''}.")
+        older = str(doc.get("apiVersion", "")).startswith("kueue.x-k8s.io/") and doc.get("apiVersion") != KUEUE
+        expect(not problems, f"{doc['kind']} {name_of(doc) or '(no name)'}: {problems[0] if problems else ''}." + (
+            f" It says apiVersion {doc.get('apiVersion')}; this lab writes {KUEUE}, the version the pinned Kueue stores, "
+            "whose fields the page shows: set apiVersion to that." if older else ""))
 
 
 def test_cluster_queue_gives_gpus_their_own_flavor(queues):
