@@ -147,3 +147,17 @@ def test_dev_alone_lists_the_dev_commands(capsys):
     assert cli.main(["dev"]) == 2
     out = capsys.readouterr().out
     assert out.startswith("usage: kflab dev") and "mutants" in out, out
+
+
+
+def test_ctrl_c_ends_a_check_with_a_sentence_and_status_130(capsys, monkeypatch):
+    from kflab import checkrun
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkrun, "check", interrupted)
+    status = cli.main(["check", "2.1"])
+    err = capsys.readouterr().err
+    assert status == 130, f"Ctrl-C ends `kflab check` with status 130, got {status}"
+    assert "kflab check: stopped by Ctrl-C." in err and "run your lab's file with python" in err and "Traceback" not in err, err

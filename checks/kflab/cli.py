@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kflab: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print(f"\nkflab {args.command}: stopped by Ctrl-C. If it seemed stuck, code it ran may loop or wait forever: "
+              "run your lab's file with python to see where it stops.", file=sys.stderr)
         return 130
 
 
