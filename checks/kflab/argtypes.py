@@ -67,11 +67,20 @@ def output_folder(flag: str):
     return parse
 
 
-def output_file(flag: str, text: str) -> Path:
-    """Where a command will write a file: its folder is created now, so that a long run cannot end on a bad path."""
+def output_file(flag: str, text: str, make_folder: bool = True) -> Path:
+    """Where a command will write a file, checked now so that a long run cannot end on a bad path.
+
+    With `make_folder`, its folder is created now; without, the command creates it when it writes (an argparse
+    `type` also runs on the default, so a command that fails on its input must not leave a folder behind).
+    """
     path = Path(text)
     if path.is_dir():
         raise BadArgument(f"{flag} {text} is a folder; give a file name, e.g. {path / 'out.json'}.")
+    if not make_folder:
+        existing = next(p for p in (path.absolute().parent, *path.absolute().parent.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise BadArgument(f"{flag} {text}: {existing} is not a folder you can write to.")
+        return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -26,9 +26,12 @@ def export(source: Path, dest: Path, annotations: bool = True) -> tuple[bool, st
     shape = shape_problem(found[0])
     if shape:
         raise ValueError(f"{source}: {shape}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     text = rule_file(found[0], annotations)
-    dest.write_text(text)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)  # only now: a missing or bad source leaves no folder behind
+        dest.write_text(text)
+    except OSError as exc:
+        raise ValueError(f"cannot write {dest} ({exc.strerror or exc}); give another --output.") from None
     code, output = promtool.run(["check", "rules", str(dest)], Path.cwd())
     if code and re.search(r"\d+:\d+: |\bline \d+:", output):  # they count lines of dest, not of source
         return False, (f"{located(expr_positions(output), text)}\n(Line numbers above count lines of {dest}, which "
@@ -63,8 +66,8 @@ def register_cli(sub) -> None:
 
     p = sub.add_parser("rules", help="write a PrometheusRule's groups as a Prometheus rule file, and have promtool check it")
     p.add_argument("file", help="a YAML file with one PrometheusRule (lab 3.7's alerts.yaml)")
-    p.add_argument("-o", "--output", default="local_outputs/rules.yaml", type=functools.partial(output_file, "--output"),
-                   help="where the rule file goes")
+    p.add_argument("-o", "--output", default="local_outputs/rules.yaml",
+                   type=functools.partial(output_file, "--output", make_folder=False), help="where the rule file goes")
     p.add_argument("--no-annotations", action="store_true",
                    help="leave annotations out, for unit tests that check labels and timing only")
     p.set_defaults(func=cmd_rules)

@@ -49,13 +49,20 @@ def _mapping(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _described(doc) -> str:
+    """A YAML document in a few words: `a Deployment`, `a mapping with no kind`, `a list`."""
+    if isinstance(doc, dict):
+        return f"a {doc['kind']}" if isinstance(doc.get("kind"), str) and doc["kind"] else "a mapping with no `kind`"
+    return {list: "a list", str: "a string"}.get(type(doc), f"a {type(doc).__name__}")
+
+
 def load(path: str | Path) -> dict:
     """The Experiment in `path`, or a TuneError that lists everything Katib would reject."""
     path = Path(path)
     docs = yamlfile.read(path, TuneError)
     experiments = [d for d in docs if isinstance(d, dict) and d.get("kind") == "Experiment"]
     if len(experiments) != 1:
-        others = [f"a {d.get('kind')}" if isinstance(d, dict) else f"a {type(d).__name__}" for d in docs]
+        others = [_described(d) for d in docs]
         held = f"{len(experiments)}" if experiments else "none" + (f" (it holds {', '.join(others)})" if others else "")
         raise TuneError(f"{path} should hold exactly one Experiment (`kind: Experiment`, apiVersion kubeflow.org/v1beta1), "
                         f"but holds {held}.")

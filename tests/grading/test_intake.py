@@ -162,3 +162,51 @@ def test_a_truncated_archive_is_refused_in_one_line(tmp_path):
     with pytest.raises(intake.IntakeError) as raised:
         intake.unpack(archive, tmp_path / "out", 10 * MB)
     assert "is not a readable archive" in str(raised.value) and "\n" not in str(raised.value), str(raised.value)
+
+
+def test_a_zip_with_windows_separators_unpacks_into_folders(tmp_path):
+    """Windows PowerShell 5.1's Compress-Archive names members `labs\\stage1\\...`."""
+    archive = _zip(tmp_path / "s.zip", {"labs\\stage1\\01_kind_cluster\\kind-config.yaml": b"kind: Cluster\n",
+                                        "labs\\stage1\\": b""})
+    intake.unpack(archive, tmp_path / "out", 10 * MB)
+    found = tmp_path / "out/labs/stage1/01_kind_cluster/kind-config.yaml"
+    assert found.read_text() == "kind: Cluster\n", f"unpacked as: {sorted(p.name for p in (tmp_path / 'out').rglob('*'))}"
+
+
+@pytest.mark.parametrize("member", ["..\\evil.py", "labs\\..\\..\\evil.py", "C:\\evil.py", "\\etc\\evil.py",
+                                    "\\\\server\\share\\evil.py"])
+def test_a_zip_member_with_windows_separators_leading_outside_is_still_refused(tmp_path, member):
+    archive = _zip(tmp_path / "s.zip", {"labs/stage2/x.py": b"", member: b"evil"})
+    with pytest.raises(intake.IntakeError, match="would be written outside"):
+        intake.unpack(archive, tmp_path / "out", 10 * MB)
+    assert not list((tmp_path / "out").rglob("*")), "a refused archive leaves nothing behind"
+
+
+def test_an_archive_that_is_no_tar_is_refused_in_a_clean_sentence(tmp_path):
+    archive = tmp_path / "s.tar.gz"
+    archive.write_bytes(b"this is not a tar file" * 8)
+    with pytest.raises(intake.IntakeError) as raised:
+        intake.unpack(archive, tmp_path / "out", 10 * MB)
+    said = str(raised.value)
+    assert said.startswith("s.tar.gz is not a readable archive (") and not said.endswith(":)"), \
+        f"the reason in brackets ends cleanly, with no dangling colon: {said}"
+
+
+def test_a_fifo_in_a_folder_submission_is_hashed_without_opening_it(tmp_path):
+    import threading
+
+    sub = tmp_path / "ana"
+    handins.starter(sub, [LAB])
+    os.mkfifo(LAB.dir(sub) / "pipe")
+    found: list[str] = []
+    reader = threading.Thread(target=lambda: found.append(intake.content_hash(intake.Submission("ana", sub), [LAB.folder])),
+                              daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    if not found:  # let the stuck reader go: a writer that opens and closes is an end of file
+        os.close(os.open(LAB.dir(sub) / "pipe", os.O_WRONLY | os.O_NONBLOCK))
+    assert found, "content_hash waited on a FIFO (it would wait forever for a writer)"
+    (LAB.dir(sub) / "pipe").unlink()
+    (LAB.dir(sub) / "pipe").write_text("")
+    assert intake.content_hash(intake.Submission("ana", sub), [LAB.folder]) != found[0], \
+        "a FIFO and an empty file of the same name hash differently"

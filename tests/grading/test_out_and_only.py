@@ -1,4 +1,4 @@
-"""Where the grades go, and --only in a class not graded before: no crash, no phantom student.
+"""Where the grades go, what a rerun keeps and removes, and --only: no crash, no phantom student, no mixed labs.
 
 Lab 1.1 offline, the quickest lab to grade; empty folders are refused without running pytest.
 """
@@ -12,9 +12,10 @@ import pytest
 from graderkit import LIMITS
 
 from kflab import registry
-from kflab.grading import corpus, grader
+from kflab.grading import corpus, grader, scoring, store
 
 LAB = registry.get("1.1")
+LAB_2_1 = registry.get("2.1")
 
 
 def test_only_in_a_fresh_out_grades_that_one_and_marks_the_others_not_graded(tmp_path, capsys):
@@ -71,8 +72,84 @@ def test_only_takes_the_name_as_handed_in_and_does_not_call_a_changed_submission
     assert (summary.graded, summary.unchanged) == (1, 0), "ana changed, so she is not counted as unchanged"
 
 
-def test_a_folder_without_submissions_is_refused_with_a_sentence(tmp_path):
+def test_a_folder_without_submissions_is_refused_with_a_sentence_and_no_out_folder(tmp_path):
     (tmp_path / "class").mkdir()
     (tmp_path / "class" / "README.txt").write_text("stray")
     with pytest.raises(grader.GradingError, match="holds no submissions"):
         grader.grade(tmp_path / "class", [LAB], out=tmp_path / "out", limits=LIMITS, show_progress=False)
+    assert not (tmp_path / "out").exists(), "a refused run leaves no empty grades folder behind"
+
+
+def test_an_unknown_only_name_is_refused_before_the_out_folder_is_made(tmp_path):
+    (tmp_path / "class" / "ana").mkdir(parents=True)
+    with pytest.raises(grader.GradingError, match="no submission named 'nobody'"):
+        grader.grade(tmp_path / "class", [LAB], out=tmp_path / "out", only="nobody", limits=LIMITS, show_progress=False)
+    assert not (tmp_path / "out").exists(), "a refused run leaves no empty grades folder behind"
+
+
+def test_only_refuses_when_the_others_were_graded_for_fewer_labs(tmp_path):
+    folder, out = tmp_path / "class", tmp_path / "out"
+    corpus.build("solution", folder, "ana", [LAB])
+    corpus.build("starter", folder, "ben", [LAB])
+    grader.grade(folder, [LAB], out=out, limits=LIMITS, offline=True, show_progress=False)
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(grader.GradingError, match=r"ben in .* was graded for lab\(s\) 1\.1, not 1\.1 2\.1: .*--lab 1\.1.*"
+                                                  r"run without --only"):
+        grader.grade(folder, [LAB, LAB_2_1], out=out, only="ana", limits=LIMITS, offline=True, show_progress=False)
+    after = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before, "a refused --only run leaves the grades as they were (no CSV with a 2.1 column ben lacks)"
+
+
+def test_only_refuses_when_the_others_were_graded_for_more_labs(tmp_path):
+    folder, out = tmp_path / "class", tmp_path / "out"
+    for name in ("ana", "ben", "cleo"):
+        (folder / name).mkdir(parents=True)
+    for name in ("ben", "cleo"):  # stored by an earlier run of --lab 1.1 2.1
+        store.Store(out).save(name, "an older key", scoring.refused(name, [LAB, LAB_2_1], "graded before"), "")
+    with pytest.raises(grader.GradingError, match=r"ben, cleo in .* were graded for lab\(s\) 1\.1 2\.1, not 1\.1:"):
+        grader.grade(folder, [LAB], out=out, only="ana", limits=LIMITS, offline=True, show_progress=False)
+    assert not (out / "grades.csv").exists(), "no CSV whose totals count a lab its columns do not show"
+
+
+def test_a_lab_named_twice_counts_once(tmp_path):
+    folder = tmp_path / "class"
+    corpus.build("solution", folder, "ana", [LAB])
+    summary = grader.grade(folder, [LAB, LAB], out=tmp_path / "out", limits=LIMITS, offline=True, show_progress=False)
+    row = summary.rows[0]
+    assert (row["total"], row["max_total"]) == (LAB.points, LAB.points), f"--lab 1.1 1.1 is lab 1.1 once, not {row['total']}/{row['max_total']}"
+    header = (tmp_path / "out" / "grades.csv").read_text().splitlines()[0]
+    assert header.split(",").count(LAB.id) == 1, header
+
+
+def test_a_rerun_removes_the_feedback_of_students_no_longer_handed_in(tmp_path):
+    folder, out = tmp_path / "class", tmp_path / "out"
+    for name in ("ana", "ben"):
+        (folder / name).mkdir(parents=True)
+    grader.grade(folder, [LAB], out=out, limits=LIMITS, show_progress=False)
+    (out / "feedback" / "README.txt").write_text("the instructor's own")
+    (out / "gradescope" / "cleo").mkdir()
+    (out / "gradescope" / "cleo" / "upload.log").write_text("the instructor's own")
+    (folder / "ben").rmdir()
+    grader.grade(folder, [LAB], out=out, limits=LIMITS, show_progress=False)
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["README.txt", "ana.md"], \
+        "ben's feedback goes with his submission, so feedback/ can be sent as it is; other files stay"
+    assert sorted(p.name for p in (out / "gradescope").iterdir()) == ["ana", "cleo"], "ben's Gradescope folder goes"
+    assert (out / "gradescope" / "cleo" / "upload.log").is_file(), "a file the grader did not write stays"
+
+
+def test_a_fifo_in_a_folder_submission_does_not_hang_the_grader(tmp_path):
+    import os
+    import threading
+
+    folder = tmp_path / "class"
+    corpus.build("solution", folder, "ana", [LAB])
+    os.mkfifo(LAB.dir(folder / "ana") / "pipe")
+    rows: list[dict] = []
+    run = threading.Thread(target=lambda: rows.extend(grader.grade(
+        folder, [LAB], out=tmp_path / "out", limits=LIMITS, offline=True, show_progress=False).rows), daemon=True)
+    run.start()
+    run.join(timeout=240)
+    if not rows:  # let a stuck reader go
+        os.close(os.open(LAB.dir(folder / "ana") / "pipe", os.O_WRONLY | os.O_NONBLOCK))
+    assert rows, "the grader waited on a FIFO in the submission before grading started"
+    assert rows[0]["total"] == LAB.points and any("pipe" in n for n in rows[0]["notes"]), rows[0]

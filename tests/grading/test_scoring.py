@@ -69,3 +69,17 @@ def test_a_timed_out_lab_on_a_grader_without_a_cluster_leaves_its_cluster_checkp
     checks = run._settle([LAB], out, LIMITS, run._blocked_tiers(network=False))[LAB.id]["checks"]
     assert checks["c"]["outcome"] == "skipped" and "no Kubernetes API" in checks["c"]["message"], checks["c"]
     assert checks["b"]["outcome"] == "timeout" and "loops or waits forever" in checks["b"]["message"], checks["b"]
+
+
+def test_checkpoint_shares_add_up_to_the_labs_points_to_the_hundredth():
+    lab = dataclasses.replace(LAB, points=10, weights=())
+    checks = scoring.lab_result(lab, _checks(**{c: "passed" for c in "abcdefg"}))["checks"]
+    shares = [c["max_points"] for c in checks.values()]
+    assert round(sum(shares), 2) == 10 and sorted(set(shares)) == [1.42, 1.43], \
+        f"seven shares of 10 points are 1.43 or 1.42 and add up to 10, not 10.01: {shares}"
+    assert sum(c["points"] for c in checks.values()) == sum(shares), "passed checkpoints get their whole share"
+    thirds = scoring.lab_result(lab, _checks(a="passed", b="failed", c="passed"))["checks"]
+    assert [c["max_points"] for c in thirds.values()] == [3.34, 3.33, 3.33], "the hundredth left over goes to the first"
+    weighted = dataclasses.replace(lab, points=7, weights=(("b", 2.0),))
+    cents = [c["max_points"] for c in scoring.lab_result(weighted, _checks(a="passed", b="passed", c="failed"))["checks"].values()]
+    assert cents == [1.75, 3.5, 1.75] and sum(cents) == 7, f"weights 1, 2, 1 split 7 exactly: {cents}"

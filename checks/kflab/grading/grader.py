@@ -52,22 +52,25 @@ def grade(submissions: Path, labs: list[Lab], *, jobs: int = 1, out: Path = Path
           limits: confine.Limits | None = None, offline: bool = False, show_progress: bool = True) -> Summary:
     """Grade every submission in `submissions` (or only `only`) and write all outputs to `out`."""
     folder, out, limits = Path(submissions), Path(out), limits or confine.Limits()
+    labs = list({lab.id: lab for lab in labs}.values())  # `--lab 1.1 1.1` is lab 1.1 once, not twice the points
     if not folder.is_dir():
         raise GradingError(f"{folder} is not a folder. Give a folder holding one folder or archive per student.")
+    _check_out(out)
     subs = _submissions(folder, out)
-    _make_out(out)  # before any box starts, so that every box hides it
     if not subs:
         raise GradingError(f"{folder} holds no submissions: give a folder with one folder, .zip or .tar.gz per student.")
-    _install_tools(labs)
+    results = store.Store(out)
     if only:  # the row's name, or the folder or archive as handed in
         match = next((s for s in subs if s.name in (only, intake.safe_name(only)) or s.path.name == only), None)
         if match is None:
             raise GradingError(f"there is no submission named {only!r} in {folder} (names: {', '.join(s.name for s in subs[:8])}...)")
         only = match.name
+        _check_same_labs(results, [s.name for s in subs if s.name != only], labs, out)
+    _install_tools(labs)
+    _make_out(out)  # before any box starts, so that every box hides it
     network = not offline and any("cluster" in lab.tiers for lab in labs) and _cluster_reachable()
     options = {"labs": [lab.id for lab in labs], "offline": offline, "network": network, "limits": dataclasses.asdict(limits)}
     checks_key = store.checks_key(labs, options)
-    results = store.Store(out)
     keys = {s.name: hashlib.sha256((intake.content_hash(s, [lab.folder for lab in labs]) + checks_key).encode()).hexdigest()
             for s in subs}
     todo = [s for s in subs if s.name == only] if only else [s for s in subs if not results.up_to_date(s.name, keys[s.name])]
@@ -91,9 +94,36 @@ def _not_graded(name: str, labs: list[Lab]) -> dict:
     return scoring.refused(name, labs, "not graded yet: run without --only")
 
 
-def _make_out(out: Path) -> None:
+def _check_same_labs(results: store.Store, others: list[str], labs: list[Lab], out: Path) -> None:
+    """--only keeps the other rows as stored: refuse if they were graded for other labs than `labs`.
+
+    Mixed in, such a row has no column for a new lab, or points for a lab the CSV does not show.
+    """
+    wanted, stray = [lab.id for lab in labs], {}
+    for name in others:
+        row = results.load(name)
+        if row is not None and set(store.lab_ids(row)) != set(wanted):
+            stray.setdefault(" ".join(store.lab_ids(row)), []).append(name)
+    if stray:
+        ids, names = next(iter(stray.items()))
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise GradingError(
+            f"--only keeps the other students' stored grades, but {shown} in {out}/ "
+            f"{'was' if len(names) == 1 else 'were'} graded for lab(s) {ids or 'none'}, not {' '.join(wanted)}: to "
+            f"regrade one student, give the labs they were graded for (--lab {ids}); to grade everyone for "
+            f"{' '.join(wanted)}, run without --only.")
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out that cannot be a folder before anything is written (nothing is created here)."""
     if out.exists() and not out.is_dir():
         raise GradingError(f"--out {out} is a file; give a folder for the grades (it is created if missing).")
+    above = next((p for p in out.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise GradingError(f"--out {out} lies under {above}, which is a file; give another folder for the grades.")
+
+
+def _make_out(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

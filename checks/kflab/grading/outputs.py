@@ -33,6 +33,24 @@ def write_all(out: Path, labs: list[Lab], rows: list[dict]) -> None:
     for row in rows:
         write_text(out / "gradescope" / row["name"] / "results.json", json.dumps(gradescope(labs, row), indent=2))
         write_text(out / "feedback" / f"{row['name']}.md", feedback(labs, row))
+    remove_departed(out, {row["name"] for row in rows})
+
+
+def remove_departed(out: Path, names: set[str]) -> None:
+    """Remove the feedback and Gradescope files of students no longer handed in, so feedback/ can be sent as it is.
+
+    Only what write_all writes goes: NAME.md, and NAME/results.json with its folder once empty.
+    """
+    for path in (out / "feedback").glob("*.md"):
+        if path.stem not in names and not path.name.startswith(".") and path.is_file():
+            path.unlink()
+    for folder in (out / "gradescope").glob("*"):
+        if folder.name not in names and folder.is_dir() and not folder.is_symlink():
+            (folder / "results.json").unlink(missing_ok=True)
+            try:
+                folder.rmdir()
+            except OSError:  # it holds files of someone else's: leave them
+                pass
 
 
 def csv_text(labs: list[Lab], rows: list[dict]) -> str:

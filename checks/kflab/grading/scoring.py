@@ -7,6 +7,9 @@ timeout or a crash counts, with no points, unless its tier could not have run.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 from kflab.registry import Lab
 
 STATUSES = ("ok", "missing", "crashed", "timeout")  # worst last: a row shows its worst lab
@@ -23,20 +26,40 @@ def lab_result(lab: Lab, checks: dict[str, dict], status: str = "ok", reason: st
     """One lab's points, status and per-checkpoint verdicts."""
     counted = {n: weight(lab, n) for n, c in checks.items() if c["outcome"] != "skipped"}
     total_weight = sum(counted.values())
+    shares = _shares(lab.points, counted)
     scored = {}
     for name, check in checks.items():
-        share = lab.points * counted[name] / total_weight if name in counted and total_weight else 0.0
+        share = shares.get(name, 0.0)
         scored[name] = {
             "outcome": check["outcome"],
             "message": _clip(check.get("message", "")),
-            "points": round(share if check["outcome"] == "passed" else 0.0, 2),
-            "max_points": round(share, 2),
+            "points": share if check["outcome"] == "passed" else 0.0,
+            "max_points": share,
         }
     passed = sum(w for n, w in counted.items() if checks[n]["outcome"] == "passed")
     points = lab.points * passed / total_weight if total_weight else 0.0  # rounded once, not per checkpoint
     if not counted and status == "ok":
         reason = reason or ("no checkpoint ran here (all were skipped)" if checks else "no checkpoint was selected")
     return {"status": status, "reason": reason, "points": round(points, 2), "max_points": lab.points, "checks": scored}
+
+
+def _shares(points: float, weights: dict[str, float]) -> dict[str, float]:
+    """Each checkpoint's share of `points`, in hundredths that add up to `points` exactly.
+
+    Largest remainder: each share is rounded down to the hundredth, and the hundredths left
+    over go to the largest remainders (the earlier checkpoint on a tie). Rounding each share
+    on its own gives seven checkpoints of a 10-point lab 1.43 each, 10.01 in all.
+    """
+    total = sum(Fraction(w) for w in weights.values())
+    if not total:
+        return {}
+    cents = Fraction(round(points * 100))
+    exact = {name: cents * Fraction(w) / total for name, w in weights.items()}
+    floors = {name: math.floor(x) for name, x in exact.items()}
+    left = int(cents) - sum(floors.values())
+    for name in sorted(exact, key=lambda n: floors[n] - exact[n])[:left]:  # stable: ties keep checkpoint order
+        floors[name] += 1
+    return {name: n / 100 for name, n in floors.items()}
 
 
 def missing_lab(lab: Lab, reason: str | None = None) -> dict:

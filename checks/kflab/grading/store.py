@@ -51,6 +51,12 @@ def _sha(path: Path) -> str:
         return "absent"
 
 
+def lab_ids(row: dict) -> list[str]:
+    """The labs a stored row was graded for, in its order (the keys of its `labs`)."""
+    labs = row.get("labs")
+    return list(labs) if isinstance(labs, dict) else []
+
+
 class Store:
     """`OUT/results/NAME.json` per submission and `OUT/logs/NAME.log` beside it."""
 
