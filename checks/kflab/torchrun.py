@@ -22,7 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
-from kflab import paths
+from kflab import paths, rankprobe
 from kflab.doctor_probes import version_tuple
 
 JOIN_TIMEOUT_S = 30
@@ -40,6 +40,7 @@ class Launch:
     stdout: dict[int, str] = dataclasses.field(default_factory=dict)
     stderr: dict[int, str] = dataclasses.field(default_factory=dict)
     roots: tuple[Path, ...] = ()  # the learner's folders: tracebacks keep only their frames
+    probe_dir: Path | None = None  # what kflab.rankprobe recorded of each rank's torch.save and torch.load calls
 
     @property
     def timed_out(self) -> bool:
@@ -49,12 +50,16 @@ class Launch:
     def ok(self) -> bool:
         return self.returncode == 0
 
-    def failure(self, what: str) -> str:
-        """A sentence (and the evidence) for a launch that did not finish cleanly; '' if it did."""
+    def failure(self, what: str, timeout: str = "...") -> str:
+        """A sentence (and the evidence) for a launch that did not finish cleanly; '' if it did.
+
+        `timeout` is what the script should pass as its process group's timeout, in seconds.
+        """
         if self.timed_out:
-            return (f"{what} was still running after {self.timeout_s:.0f} s and was stopped: a rank is waiting for a peer "
-                    "that never came. Pass timeout=timedelta(seconds=...) to dist.init_process_group and make every rank "
-                    "reach the same collectives.")
+            return (f"{what} was still running after {self.timeout_s:.0f} s and was stopped: most likely a rank waited "
+                    "for a peer that never came, and no timeout of its own ended the wait. Make every rank call the same "
+                    f"collectives in the same order, and pass timeout=timedelta(seconds={timeout}) to "
+                    "dist.init_process_group so that such a wait fails with a traceback that shows where.")
         if self.ok:
             return ""
         failing = [r for r in sorted(self.stderr) if "Traceback" in self.stderr[r] or "Error" in self.stderr[r]]
@@ -70,15 +75,39 @@ class Launch:
             return (f"{what} failed because PyTorch aborted rank {aborted[0]} as Python exited ('{ABORT_AT_EXIT}'). "
                     f"That is a race inside torch {'.'.join(map(str, version))} (a gloo thread outlives the interpreter, "
                     f"pytorch/pytorch#190489), not your code: {fix}.")
-        return f"{what} failed with exit status {self.returncode}{who}. Read the error below, fix your code, and run the check again.\n" \
-               + trim_traceback(text, self.roots)
+        evidence = "\n" + trim_traceback(text, self.roots)
+        stuck = {r: where(self.stderr[r], self.roots) for r in failing if COLLECTIVE_TIMEOUT.search(self.stderr[r])}
+        if stuck:
+            places = ", ".join(f"rank {r} at {at}" for r, at in stuck.items())
+            return (f"{what} failed: the ranks timed out waiting for each other ({places}). Every rank must call the "
+                    "same collectives in the same order; one that only some ranks call (say, under `if rank == 0:`) "
+                    "waits for peers that never come." + evidence)
+        # Only "connection closed" errors: no rank crashed, one left while its peers still expected it.
+        lost_peer = failing and all(SECONDARY.search(self.stderr[r]) for r in failing)
+        loaded = sorted({r["rank"] for r in rankprobe.read(self.probe_dir, "loads")}) if self.probe_dir else []
+        if lost_peer and 0 < len(loaded) < len(self.stderr):
+            only = ", ".join(map(str, loaded))
+            return (f"{what} failed: only rank {only} loaded the checkpoint (torch.load), so the ranks did not resume "
+                    "from the same epoch and ran different numbers of steps. Load the checkpoint on every rank, not only "
+                    f"on rank {only}." + evidence)
+        failed = {int(r) for r in FAILED_RANK.findall(self.output)}  # torchrun lists every rank that exited non-zero
+        finished = sorted(set(self.stderr) - set(failing) - failed) if failed else []
+        if lost_peer and finished:
+            return (f"{what} failed: rank {failing[0]} lost its connection to rank {finished[0]}, which had already "
+                    "finished without an error. The ranks did not run the same number of steps: make every rank run "
+                    "the same epochs and batches (when resuming, every rank loads the checkpoint)." + evidence)
+        return f"{what} failed with exit status {self.returncode}{who}. Read the error below, fix your code, and run the check again." \
+               + evidence
 
 
 # What libstdc++ prints when torch 2.11-2.14 kill a gloo worker thread during interpreter shutdown.
 ABORT_AT_EXIT = "terminate called without an active exception"
-FRAME = re.compile(r'^\s*File "([^"]+)", line \d+')
+FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)')
 RANK_PREFIX = re.compile(r"^\[(?:rank|default)\d+\]:\s?")
 SECONDARY = re.compile(r"Connection closed by peer|Connection reset by peer|remote worker crashing|NCCL communicator was aborted")
+# A collective that waited past the process group's timeout: gloo's words, then NCCL's watchdog's.
+COLLECTIVE_TIMEOUT = re.compile(r"Timed out waiting \d+ ?ms|Watchdog caught collective operation timeout")
+FAILED_RANK = re.compile(r"^\s*rank\s*:\s*(\d+) \(local_rank", re.M)
 
 
 def trim_traceback(text: str, roots: tuple[Path, ...], tail: int = 15) -> str:
@@ -97,6 +126,18 @@ def trim_traceback(text: str, roots: tuple[Path, ...], tail: int = 15) -> str:
         if keep:
             kept.append(line)
     return "\n".join(kept[:40])
+
+
+def where(text: str, roots: tuple[Path, ...]) -> str:
+    """The last frame of `text` in the learner's files, as "train.py:233 `dist.barrier()`"."""
+    lines = [RANK_PREFIX.sub("", line) for line in text.splitlines()]
+    at = "a collective"
+    for i, line in enumerate(lines):
+        frame = FRAME.match(line)
+        if frame and any(Path(frame.group(1)).resolve().is_relative_to(r) for r in roots):
+            code = lines[i + 1].split("  #")[0].strip() if i + 1 < len(lines) else ""
+            at = f"{Path(frame.group(1)).name}:{frame.group(2)}" + (f" `{code}`" if code else "")
+    return at
 
 
 def _torch_version() -> tuple[int, int]:
@@ -170,7 +211,7 @@ def run(script: Path, args: list[str] = (), nproc: int = 2, cwd: Path | None = N
         cmd += ["--no-python", sys.executable, "-m", "kflab.rankprobe"]
     cmd += [str(script), *map(str, args)]
     code, out, elapsed = _run(cmd, cwd, _child_env(extra), timeout_s)
-    launch = Launch(cmd, code, elapsed, timeout_s, out, roots=(script.parent,))
+    launch = Launch(cmd, code, elapsed, timeout_s, out, roots=(script.parent,), probe_dir=probe_dir)
     for rank_dir in sorted(log_dir.glob(f"{run_id}_*/attempt_*/*")):
         if rank_dir.name.isdigit():
             launch.stdout[int(rank_dir.name)] = _read(rank_dir / "stdout.log")

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from kflab import katib_trial, torchrun
+from kflab import katib_trial, rankprobe, torchrun
 from kflab.failures import CheckFailure, expect
 
-EPOCHS, MIN_ACCURACY, SAMPLES = 4, 0.85, 4096
-RUN = "`torchrun --nproc-per-node=2 train.py`"
+EPOCHS, MIN_ACCURACY, SAMPLES, WAIT_S = 4, 0.85, 4096, 45  # --timeout-s WAIT_S: a stuck collective fails, showing where,
+RUN = f"`torchrun --nproc-per-node=2 train.py --timeout-s {WAIT_S}`"  # before the check stops the run at 120 s
 
 
 def metric_lines(text: str) -> list[dict]:
@@ -22,21 +22,21 @@ def metric_lines(text: str) -> list[dict]:
     return rows
 
 
-def launch(lab, workdir: Path, args: list, timeout_s: float = 120, **kw) -> torchrun.Launch:
+def launch(lab, workdir: Path, args: list, probe_dir: Path | None = None) -> torchrun.Launch:
     workdir.mkdir(parents=True, exist_ok=True)
-    run = torchrun.run(lab.file("train.py"), [*args, "--checkpoint-dir", workdir / "checkpoints"],
-                       nproc=2, cwd=workdir, timeout_s=timeout_s, **kw)
-    if not run.ok:
-        said = "\n".join([run.output, *run.stderr.values()])
-        race = "FileNotFoundError" in said and "save_checkpoint" in said
-        raise CheckFailure(run.failure(RUN) + ("\nLikely cause: more than one rank saves the checkpoint, and they race "
-                                               "for its temporary file. Call save_checkpoint only on rank 0." if race else ""))
-    return run
+    run = torchrun.run(lab.file("train.py"), [*args, "--timeout-s", WAIT_S, "--checkpoint-dir", workdir / "checkpoints"],
+                       nproc=2, cwd=workdir, timeout_s=120, probe_dir=probe_dir)
+    if run.ok:
+        return run
+    race = all(word in "\n".join([run.output, *run.stderr.values()]) for word in ("FileNotFoundError", "save_checkpoint"))
+    raise CheckFailure(run.failure(RUN, timeout="args.timeout_s") + (
+        "\nLikely cause: more than one rank saves the checkpoint, and they race for its temporary file. Call "
+        "save_checkpoint only on rank 0." if race else ""))
 
 
 @pytest.fixture(scope="module")
 def training(lab, lab_tmp):
-    """One 2-process CPU run with per-rank debug records and a record of every torch.save."""
+    """One 2-process CPU run with per-rank debug records, a record of every torch.save, and the checkpoint it left."""
     work = lab_tmp / "run"
     run = launch(lab, work, ["--epochs", EPOCHS, "--debug-dir", work / "debug"], probe_dir=work / "probe")
     records = {}
@@ -45,16 +45,17 @@ def training(lab, lab_tmp):
         expect(path.exists(), f"Rank {rank} wrote no debug record ({path.name}). Keep the given `write_debug(...)` call at "
                               "the end of main() and run the script with --debug-dir.")
         records[rank] = json.loads(path.read_text())
-    saves = [json.loads(line) for line in (work / "probe" / "saves.jsonl").read_text().splitlines()] \
-        if (work / "probe" / "saves.jsonl").exists() else []
-    return {"run": run, "records": records, "saves": saves, "metrics": metric_lines(run.stdout.get(0, "")), "work": work}
+    return {"run": run, "records": records, "saves": rankprobe.read(work / "probe", "saves"), "work": work,
+            "metrics": metric_lines(run.stdout.get(0, "")),
+            "checkpoint": rankprobe.read_checkpoint(work / "checkpoints" / "checkpoint.pt")}  # before the resumed run
 
 
 @pytest.fixture(scope="module")
 def resumed(lab, training):
     """The same job started again with --resume and one more epoch, from the first run's checkpoint."""
-    run = launch(lab, training["work"], ["--epochs", EPOCHS + 1, "--resume"])
-    return metric_lines(run.stdout.get(0, ""))
+    probe = training["work"] / "probe-resume"
+    run = launch(lab, training["work"], ["--epochs", EPOCHS + 1, "--resume"], probe_dir=probe)
+    return {"metrics": metric_lines(run.stdout.get(0, "")), "steps": rankprobe.read(probe, "steps")}
 
 
 def need_metrics(training) -> list[dict]:
@@ -89,13 +90,10 @@ def test_every_rank_reports_the_loss_over_all_shards(training):
     expect(set(sizes.values()) == {2}, f"The ranks saw world sizes {sizes}, so there were no two shards to sum over. "
                                        "Join one process group in setup_distributed first.")
     losses = {rank: rec.get("epoch_losses") or {} for rank, rec in training["records"].items()}
+    shown = [{epoch: round(value, 4) for epoch, value in losses[rank].items()} for rank in (0, 1)]
     expect(losses[0] and losses[0] == losses[1],
-           f"The epoch losses differ between ranks (rank 0: {rounded(losses[0])}, rank 1: {rounded(losses[1])}), so each "
+           f"The epoch losses differ between ranks (rank 0: {shown[0]}, rank 1: {shown[1]}), so each "
            "rank averaged only its own shard. In train_one_epoch, call dist.all_reduce(total) before dividing.")
-
-
-def rounded(losses: dict) -> dict:
-    return {epoch: round(value, 4) for epoch, value in losses.items()}
 
 
 def test_bf16_precision_runs_the_forward_pass_under_autocast(lab, lab_tmp, training):
@@ -144,8 +142,12 @@ def expect_shards_partition_the_data(training) -> None:
     for epoch in map(str, range(1, EPOCHS + 1)):
         a, b = recs[0]["indices"].get(epoch, []), recs[1]["indices"].get(epoch, [])
         overlap = set(a) & set(b)
-        expect(not overlap, f"In epoch {epoch} both ranks read {len(overlap)} of the same samples. Give the DataLoader a "
-                            "DistributedSampler(train_set, num_replicas=world_size, rank=rank) so each rank gets its own shard.")
+        expect(not overlap, f"In epoch {epoch} both ranks read {len(overlap)} of the same samples. " + (
+            "Give the DataLoader a DistributedSampler(train_set, num_replicas=world_size, rank=rank) so each rank gets "
+            "its own shard." if max(len(a), len(b)) >= SAMPLES else "They read the same shard: pass each process's own "
+            "rank=rank to DistributedSampler." if set(a) == set(b) else "Each read a half, but their samplers shuffled with "
+            "different seeds: use the same seed on every rank (DistributedSampler's seed=args.seed, and torch.manual_seed), "
+            "never one that depends on the rank."))
         expect(set(a) | set(b) == set(range(SAMPLES)) and len(a) + len(b) == SAMPLES,
                f"In epoch {epoch} the ranks read {len(set(a) | set(b))} distinct samples of {SAMPLES}. Every sample "
                "should be read exactly once per epoch.")
@@ -160,39 +162,52 @@ def test_sampler_reshuffles_every_epoch(training):
     """Does each epoch shuffle differently (sampler.set_epoch), with the shards still disjoint?"""
     expect_shards_partition_the_data(training)
     orders = [training["records"][0]["indices"][str(e)] for e in range(1, EPOCHS + 1)]
+    expect(orders[0] != sorted(orders[0]), "Rank 0 read its samples in index order (0, 2, 4, ...) in every epoch: its "
+                                           "sampler does not shuffle. Create the DistributedSampler with shuffle=True.")
     expect(len({tuple(o) for o in orders}) == EPOCHS,
            "Rank 0 read its samples in the same order every epoch. Call sampler.set_epoch(epoch) at the start of each "
            "epoch: DistributedSampler seeds its shuffle with the epoch number.")
 
 
 def test_only_rank_0_writes_the_checkpoint(training):
-    """Does exactly one rank, rank 0, call torch.save, and is the checkpoint on disk?"""
+    """Does exactly one rank, rank 0, call torch.save, and does the checkpoint on disk hold the plain model's keys?"""
     writers = sorted({s["rank"] for s in training["saves"]})
     expect(writers, "No rank called torch.save. Save a checkpoint (epoch, model and optimizer state) with torch.save "
                     "at the end of each epoch into --checkpoint-dir.")
     expect(writers == [0], f"Ranks {writers} all wrote checkpoints. Every rank holds the same weights; save only when "
                            "rank == 0, or the ranks race to write the same file.")
-    expect((training["work"] / "checkpoints" / "checkpoint.pt").exists(),
-           "There is no checkpoints/checkpoint.pt after the run. Save to Path(args.checkpoint_dir) / 'checkpoint.pt'.")
+    saved = training["checkpoint"]
+    expect("error" not in saved, f"checkpoints/checkpoint.pt could not be read after the run ({saved.get('error')}). "
+                                 "Save to Path(args.checkpoint_dir) / 'checkpoint.pt' with torch.save.")
+    expect(not saved["ddp_keys"], f"The checkpoint's model keys start with DDP's `module.` prefix "
+                                  f"(`{(saved['ddp_keys'] or [''])[0]}`), so they load only into a model wrapped in DDP. "
+                                  "Save model.module.state_dict(), so the checkpoint loads into a plain model.")
 
 
 def test_resumed_run_continues_after_the_saved_epoch(training, resumed):
-    """Started again with --resume, does the job train only epoch 5, from the saved weights?"""
-    first = need_metrics(training)
-    epochs = [int(r["epoch"]) for r in resumed]
+    """Started again with --resume, does the job train only epoch 5, from the saved weights and optimizer state?"""
+    first, again = need_metrics(training), resumed["metrics"]
+    epochs = [int(r["epoch"]) for r in again]
     expect(epochs == [EPOCHS + 1], f"With --resume and --epochs {EPOCHS + 1} after a {EPOCHS}-epoch run, rank 0 reported "
                                    f"epochs {epochs or 'none'}, not [{EPOCHS + 1}]. Load the checkpoint and start at its "
                                    "saved epoch + 1.")
     fresh, trained = first[0]["loss"], first[-1]["loss"]
-    expect(resumed[0]["loss"] < (fresh + trained) / 2,
-           f"The resumed epoch's loss ({resumed[0]['loss']:.3f}) looks like a fresh start (epoch 1 had {fresh:.3f}, "
+    expect(again[0]["loss"] < (fresh + trained) / 2,
+           f"The resumed epoch's loss ({again[0]['loss']:.3f}) looks like a fresh start (epoch 1 had {fresh:.3f}, "
            f"epoch {EPOCHS} had {trained:.3f}). Load the model and optimizer state from the checkpoint, not only the epoch.")
+    saved = training["checkpoint"].get("optimizer_entries")
+    expect(saved is not None, "The checkpoint holds no optimizer state, so a resumed run restarts SGD's momentum from "
+                              "zero. Save opt.state_dict() in the checkpoint next to the model's state.")
+    lost = [str(s["rank"]) for s in resumed["steps"] if not s["state_entries"]]
+    ranks = f"rank{'s' * (len(lost) > 1)} {' and '.join(lost)}"
+    expect(not (saved and lost), f"On {ranks} the resumed run's first optimizer step found no optimizer state (SGD's "
+                                 "momentum), although the checkpoint holds it. In load_checkpoint, also call "
+                                 "opt.load_state_dict(state['optimizer']).")
 
 
 def test_a_missing_rank_fails_within_the_timeout(lab, lab_tmp):
     """With rank 1 of 2 never started, does rank 0 give up after --timeout-s 5 instead of hanging?"""
-    work = lab_tmp / "alone"
-    work.mkdir(exist_ok=True)
+    (work := lab_tmp / "alone").mkdir(exist_ok=True)
     run = torchrun.run_one_rank(lab.file("train.py"), ["--timeout-s", 5, "--epochs", 1, "--checkpoint-dir", work / "ck"],
                                 world_size=2, cwd=work, timeout_s=40)
     expect(not run.timed_out, "With one of two ranks missing, train.py was still waiting after 40 s and had to be killed. "
