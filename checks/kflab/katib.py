@@ -14,6 +14,7 @@ import json
 import re
 
 from kflab.katib_models import model_problems
+from kflab.manifests import as_dict, as_list
 from kflab.katib_trial import META, META_KEYS, META_MAPS, meta_key
 
 # Katib v0.19's suggestion algorithms (katib-config). Names are case-sensitive.
@@ -29,14 +30,14 @@ MAX_NAME = 40  # the webhook's limit: trial names add a suffix to it
 
 def references(trial_spec) -> list[str]:
     """Every `${trialParameters.NAME}` in a trial template, in order of appearance."""
-    return REFERENCE.findall(json.dumps(trial_spec))
+    return REFERENCE.findall(json.dumps(trial_spec, default=str))
 
 
 def semantic_problems(obj: dict) -> list[str]:
     """The rules of Katib's validating webhook that apply before anything runs."""
-    spec, found = obj.get("spec") or {}, []
-    name = (obj.get("metadata") or {}).get("name", "")
-    if not NAME.match(name or ""):
+    spec, found = as_dict(as_dict(obj).get("spec")), []
+    name = as_dict(as_dict(obj).get("metadata")).get("name", "")
+    if not isinstance(name, str) or not NAME.match(name):
         found.append(f"metadata.name: {name!r} must be lower-case letters, digits and '-', starting with a letter")
     elif len(name) > MAX_NAME:
         found.append(f"metadata.name: {name!r} has {len(name)} characters; Katib allows at most {MAX_NAME}")
@@ -50,14 +51,16 @@ def semantic_problems(obj: dict) -> list[str]:
     found += _objective(spec.get("objective"))
     found += _algorithm(spec.get("algorithm"))
     found += _parameters(spec.get("parameters"))
-    found += _template(spec.get("trialTemplate"), {p.get("name") for p in spec.get("parameters") or [] if isinstance(p, dict)})
-    kind = ((spec.get("metricsCollectorSpec") or {}).get("collector") or {}).get("kind", "StdOut")
+    names = [as_dict(p).get("name") for p in as_list(spec.get("parameters"))]
+    found += _template(spec.get("trialTemplate"), {n for n in names if isinstance(n, str)})
+    kind = as_dict(as_dict(spec.get("metricsCollectorSpec")).get("collector")).get("kind", "StdOut")
     if kind not in COLLECTORS:
         found.append(f"spec.metricsCollectorSpec.collector.kind: {kind!r} is not one of {', '.join(COLLECTORS)}")
     return found
 
 
 def _objective(obj) -> list[str]:
+    obj = as_dict(obj)  # another shape is the models' problem (model_problems names it)
     if not obj:
         return ["spec.objective: must be set (type, objectiveMetricName, and optionally a goal)"]
     found = []
@@ -65,17 +68,17 @@ def _objective(obj) -> list[str]:
         found.append(f"spec.objective.type: must be 'maximize' or 'minimize', got {obj.get('type')!r}")
     if not obj.get("objectiveMetricName"):
         found.append("spec.objective.objectiveMetricName: must be set")
-    if obj.get("objectiveMetricName") in (obj.get("additionalMetricNames") or []):
+    if obj.get("objectiveMetricName") in as_list(obj.get("additionalMetricNames")):
         found.append("spec.objective.additionalMetricNames: must not repeat the objectiveMetricName")
-    for s in obj.get("metricStrategies") or []:
+    for s in map(as_dict, as_list(obj.get("metricStrategies"))):
         if s.get("value") not in ("min", "max", "latest"):
             found.append(f"spec.objective.metricStrategies: {s.get('value')!r} is not min, max or latest")
     return found
 
 
 def _algorithm(algo) -> list[str]:
-    name = (algo or {}).get("algorithmName")
-    if not name:
+    name = as_dict(algo).get("algorithmName")
+    if not name or not isinstance(name, str):
         return ["spec.algorithm.algorithmName: must be set"]
     if name in ALGORITHMS:
         return []
@@ -85,16 +88,19 @@ def _algorithm(algo) -> list[str]:
 
 
 def _parameters(params) -> list[str]:
-    if not params:
+    if not as_list(params):
         return ["spec.parameters: must list at least one parameter to search"]
     found, seen = [], set()
     for i, p in enumerate(params):
         if not isinstance(p, dict):
             continue
-        where, fs = f"spec.parameters[{i}]", p.get("feasibleSpace") or {}
-        if p.get("name") in seen:
-            found.append(f"{where}.name: {p.get('name')!r} appears twice")
-        seen.add(p.get("name"))
+        where, fs = f"spec.parameters[{i}]", as_dict(p.get("feasibleSpace"))
+        name = p.get("name")
+        if not isinstance(name, str) or not name:
+            found.append(f"{where}.name: must be set, as text")
+        elif name in seen:
+            found.append(f"{where}.name: {name!r} appears twice")
+        seen.add(str(name))
         kind = p.get("parameterType")
         if kind not in PARAMETER_TYPES:
             found.append(f"{where}.parameterType: {kind!r} is not one of {', '.join(PARAMETER_TYPES)}")
@@ -120,12 +126,13 @@ def _parameters(params) -> list[str]:
 
 
 def _template(tt, parameter_names: set) -> list[str]:
+    tt = as_dict(tt)
     if not tt:
         return ["spec.trialTemplate: must be set"]
     found, where = [], "spec.trialTemplate"
     if not tt.get("primaryContainerName"):
         found.append(f"{where}.primaryContainerName: must name the container that trains")
-    trial_spec, declared = tt.get("trialSpec"), tt.get("trialParameters") or []
+    trial_spec, declared = as_dict(tt.get("trialSpec")), as_list(tt.get("trialParameters"))
     if not trial_spec:
         return found + [f"{where}.trialSpec: must hold the manifest each trial runs (for example a batch/v1 Job)"]
     if not declared:
@@ -133,9 +140,13 @@ def _template(tt, parameter_names: set) -> list[str]:
     used = set(references(trial_spec))
     names, refs = set(), set()
     for i, tp in enumerate(declared):
+        if not isinstance(tp, dict):
+            found.append(f"{where}.trialParameters[{i}]: {tp!r:.40} should be a mapping with a name and a reference")
+            continue
         name, ref = tp.get("name"), tp.get("reference")
-        if not name or not ref or "{" in name or "}" in name:
+        if not isinstance(name, str) or not isinstance(ref, str) or not name or not ref or "{" in name or "}" in name:
             found.append(f"{where}.trialParameters[{i}]: needs a name and a reference (and no braces in the name)")
+            names.add(name if isinstance(name, str) else None)  # declared, if badly: not also "undeclared" below
             continue
         if name in names:
             found.append(f"{where}.trialParameters[{i}].name: {name!r} appears twice")
@@ -155,7 +166,7 @@ def _template(tt, parameter_names: set) -> list[str]:
                          "use it in the container's command or args")
     for missing in sorted(used - names):
         found.append(f"{where}.trialSpec: uses ${{trialParameters.{missing}}}, but trialParameters declares no {missing!r}")
-    meta = trial_spec.get("metadata") or {}
+    meta = as_dict(trial_spec.get("metadata"))
     if meta.get("name") or meta.get("namespace"):
         found.append(f"{where}.trialSpec.metadata: leave out name and namespace; Katib sets them for every trial")
     if not trial_spec.get("apiVersion") or not trial_spec.get("kind"):
@@ -169,7 +180,7 @@ def _meta_problem(ref: str, trial_spec: dict) -> str | None:
     if key in META_KEYS and index is None:
         return None
     if key in META_MAPS and index is not None:
-        values = (trial_spec.get("metadata") or {}).get(META_MAPS[key]) or {}
+        values = as_dict(as_dict(trial_spec.get("metadata")).get(META_MAPS[key]))
         return None if index in values else f"{ref}: the trialSpec's metadata.{META_MAPS[key]} has no {index!r}"
     return (f"{ref} is not trial metadata Katib can fill in; use ${{trialSpec.X}} with X one of "
             f"{', '.join(META_KEYS)}, Labels[key] or Annotations[key]")

@@ -16,6 +16,16 @@ KINDS = {"float_type": "a number", "float_parsing": "a number", "int_type": "a w
          "bool_parsing": "true or false", "list_type": "a list (lines starting with -)",
          "model_type": "a mapping (key: value lines)", "dict_type": "a mapping (key: value lines)"}
 UNION_TAGS = {"float", "int", "str", "bool"}
+# What goes under a field that must be a mapping, for the learner who wrote it as one value.
+MAPPING_HINTS = {
+    "algorithm": "write `algorithmName: tpe` on its own line under `algorithm:`",
+    "objective": "write `type: maximize` and `objectiveMetricName: accuracy` on their own lines under `objective:`",
+    "feasibleSpace": "write the bounds on their own lines under `feasibleSpace:`, as `min: \"0.5\"` and `max: \"0.95\"`",
+    "trialParameters": "write each entry as `- name: {name}` with `reference: {name}` (the search parameter) on the line below",
+    "parameters": "write each entry with `name:`, `parameterType:` and `feasibleSpace:` lines",
+    "collector": "write `kind: StdOut` on its own line under `collector:`",
+    "algorithmSettings": "write each entry as `- name: random_state` with `value: \"42\"` on the line below",
+}
 
 
 def _path(loc) -> str:
@@ -72,10 +82,21 @@ def model_problems(obj: dict) -> list[str]:
             loc = tuple(err["loc"])
             while loc and loc[-1] in UNION_TAGS:  # pydantic names each branch of Union[float, int]; say it once
                 loc = loc[:-1]
-            hint = " (quote it: Katib keeps feasibleSpace values as strings)" if "feasibleSpace" in loc else ""
+            hint = _hint(loc, err)
             kinds = wanted.setdefault(_path(loc), ([], err.get("input"), hint))[0]
             kinds.append(KINDS.get(err["type"], err["msg"][0].lower() + err["msg"][1:]))
         for path, (kinds, got, hint) in wanted.items():
             kinds = [k for k in dict.fromkeys(kinds) if not (k == "a whole number" and "a number" in kinds)]
             found.append(f"{path} should be {' or '.join(kinds)}, not {got!r:.60}{hint}")
     return found
+
+
+def _hint(loc: tuple, err: dict) -> str:
+    """What to write instead: the field's usual lines, or quotes around a feasibleSpace number."""
+    got, key = err.get("input"), next((part for part in reversed(loc) if isinstance(part, str)), "")
+    if err["type"] in ("model_type", "dict_type") and key in MAPPING_HINTS:
+        name = got if isinstance(got, str) and got.isidentifier() else "momentum"
+        return ": " + MAPPING_HINTS[key].replace("{name}", name)
+    if "feasibleSpace" in loc[:-1] and isinstance(got, (int, float)) and not isinstance(got, bool):
+        return f": quote it, as \"{got}\" (Katib keeps feasibleSpace values as strings)"
+    return ""

@@ -32,6 +32,13 @@ class Launch:
     script_args: list[str]
     explicit: set[str]  # torchrun options spelled out on the command line
     error: str | None = None
+    unknown: list[str] = dataclasses.field(default_factory=list)  # words before the script that torchrun does not know
+    argv: list[str] = dataclasses.field(default_factory=list)  # the whole command, as written
+
+    @property
+    def is_torchrun(self) -> bool:
+        """The command is torchrun (or `python -m torch.distributed.run`), whatever torchrun then makes of its options."""
+        return self.argv[:1] == ["torchrun"] or self.argv[1:3] == ["-m", "torch.distributed.run"]
 
 
 def parse(argv: list[str]) -> Launch:
@@ -42,17 +49,21 @@ def parse(argv: list[str]) -> Launch:
     elif len(argv) >= 3 and argv[0].startswith("python") and argv[1:3] == ["-m", "torch.distributed.run"]:
         rest = argv[3:]
     else:
-        return Launch(None, None, [], set(), f"the command {' '.join(argv[:4]) or '(empty)'} does not start with torchrun")
+        return Launch(None, None, [], set(), f"the command {' '.join(argv[:4]) or '(empty)'} does not start with torchrun",
+                      argv=argv)
     from torch.distributed.run import get_args_parser
 
     parser = raising(get_args_parser())
     try:
-        ns = parser.parse_args(rest)
+        ns, unknown = parser.parse_known_args(rest)
     except ValueError as exc:
-        return Launch(None, None, [], set(), f"torchrun refuses its options: {exc}")
+        return Launch(None, None, [], set(), f"torchrun refuses its options: {exc}", argv=argv)
+    if unknown:  # before the script: the script's own arguments are all in training_script_args
+        return Launch(None, None, [], set(), f"torchrun refuses its options: unrecognized arguments: {' '.join(unknown)}",
+                      unknown=unknown, argv=argv)
     script_at = len(rest) - len(ns.training_script_args) - 1
     explicit = {a.split("=")[0].lstrip("-").replace("_", "-") for a in rest[:script_at] if a.startswith("--")}
-    return Launch(ns, ns.training_script, list(ns.training_script_args), explicit)
+    return Launch(ns, ns.training_script, list(ns.training_script_args), explicit, argv=argv)
 
 
 def gpus(resources: dict | None) -> int:
@@ -107,18 +118,25 @@ def trainjob(obj: dict) -> dict:
             "gpus_only_requested": gpus_only_requested(trainer.get("resourcesPerNode"))}
 
 
+def _pytorch_containers(replica: dict) -> list[dict]:
+    """The containers named `pytorch` in one replica's pod template: the ones the operator sets up."""
+    pod = as_dict(as_dict(replica.get("template")).get("spec"))
+    return [c for c in as_list(pod.get("containers")) if isinstance(c, dict) and c.get("name") == "pytorch"]
+
+
 def pytorchjob(obj: dict) -> dict:
     """The same for a PyTorchJob: nodes are all replicas, Master and Worker alike (each defaults to 1)."""
     spec = as_dict(obj.get("spec"))
     replicas = {k: as_dict(v) for k, v in as_dict(spec.get("pytorchReplicaSpecs")).items()}
     counts = [_nodes(r.get("replicas", 1)) for r in replicas.values()]
     nodes = sum(counts) if counts and None not in counts else None
-    containers = [c for r in replicas.values() for c in as_list(as_dict(as_dict(r.get("template")).get("spec")).get("containers"))
-                  if isinstance(c, dict) and c.get("name") == "pytorch"]
-    per_node = {gpus(as_dict(c.get("resources"))) for c in containers}
-    gpu = per_node.pop() if len(per_node) == 1 else 0
+    by_role = {role: _pytorch_containers(r) for role, r in replicas.items()}
+    containers = [c for found in by_role.values() for c in found]
+    gpus_by_role = {role: gpus(as_dict(found[0].get("resources"))) for role, found in by_role.items() if found}
+    per_node = set(gpus_by_role.values())
+    gpu = per_node.pop() if len(per_node) == 1 else 0  # a disagreement is reported from gpus_by_role
     first = containers[0] if containers else {}
     launch = parse([*as_list(first.get("command")), *as_list(first.get("args"))])
     out = _world(launch, nodes, _procs(spec.get("nprocPerNode"), gpu))
-    return {**out, "gpus_per_node": gpu, "launch": launch, "containers": containers,
+    return {**out, "gpus_per_node": gpu, "launch": launch, "containers": containers, "gpus_by_role": gpus_by_role,
             "gpus_only_requested": any(gpus_only_requested(c.get("resources")) for c in containers)}

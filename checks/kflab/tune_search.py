@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from kflab.manifests import as_dict
+
 
 class TuneError(ValueError):
     """The Experiment cannot run locally; the message says why and what to change."""
@@ -37,13 +39,15 @@ def space_problems(parameters: list[dict]) -> list[str]:
     """
     found = []
     for p in (p for p in parameters if isinstance(p, dict)):
-        fs, kind, name = p.get("feasibleSpace") or {}, p.get("parameterType"), p.get("name")
+        fs, kind, name = as_dict(p.get("feasibleSpace")), p.get("parameterType"), p.get("name")
         if kind not in ("int", "double"):
             continue
         for key in [k for k in ("min", "max", "step") if fs.get(k) not in (None, "")]:
             if kind == "int" and not _reads_as(int, fs[key]):
+                fraction = " (if it takes fractions, as a learning rate does, make it `parameterType: double`)" \
+                    if _reads_as(float, fs[key]) else ""
                 found.append(f"parameter {name!r} is an int, so feasibleSpace.{key} must be a whole number written as "
-                             f"digits (such as \"32\"), not {fs[key]!r}")
+                             f"digits (such as \"32\"), not {fs[key]!r}{fraction}")
             elif not _reads_as(float, fs[key]):
                 found.append(f"parameter {name!r}: feasibleSpace.{key} must be a number written as a string, not {fs[key]!r}")
             elif key == "step" and float(fs[key]) <= 0:

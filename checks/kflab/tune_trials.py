@@ -77,6 +77,11 @@ def primary_container(manifest: dict, name: str) -> dict:
 def command(manifest: dict, container_name: str) -> tuple[list[str], dict[str, str]]:
     """The argv and plain env of the primary container, after substitution."""
     c = primary_container(manifest, container_name)
+    for key in ("command", "args", "env"):
+        if c.get(key) is not None and not isinstance(c[key], list):
+            raise TuneError(f"container {container_name!r}: its {key} is {c[key]!r:.60}, not a list. Write each "
+                            + ("entry as `- name: X` with `value: Y` on the line below." if key == "env" else
+                               "word on its own `- ` line, such as [python3, train.py, --lr=...]."))
     argv = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
     if argv and not c.get("command"):
         raise TuneError(f"container {container_name!r} has args but no command; locally there is no image entrypoint "
@@ -84,7 +89,7 @@ def command(manifest: dict, container_name: str) -> tuple[list[str], dict[str, s
     if not argv:
         raise TuneError(f"container {container_name!r} has no command or args; locally there is no image entrypoint "
                         "to fall back on, so spell out the command (for example python3 train.py --lr=...).")
-    env = {e["name"]: str(e["value"]) for e in c.get("env") or [] if "value" in e}
+    env = {str(e["name"]): str(e["value"]) for e in c.get("env") or [] if isinstance(e, dict) and "name" in e and "value" in e}
     return argv, env
 
 

@@ -65,7 +65,7 @@ def test_trainjob_runs_on_the_torch_distributed_runtime(trainjob):
 
 def test_pytorchjob_has_one_master_and_three_workers(pytorchjob, jobs):
     """Does the PyTorchJob have Master (1 replica) and Worker (3 replicas), each with a container named pytorch?"""
-    specs = (pytorchjob.get("spec") or {}).get("pytorchReplicaSpecs") or {}
+    specs = manifests.as_dict(pytorchjob.get("spec")).get("pytorchReplicaSpecs") or {}
     expect(isinstance(specs, dict), "spec.pytorchReplicaSpecs should map replica types (Master, Worker) to their specs.")
     specs = {role: manifests.as_dict(spec) for role, spec in specs.items()}
     counts = {role: spec.get("replicas") for role, spec in specs.items()}
@@ -84,6 +84,11 @@ def test_pytorchjob_has_one_master_and_three_workers(pytorchjob, jobs):
 def test_every_pod_has_four_gpus_one_per_process(jobs):
     """Does every training pod set an nvidia.com/gpu limit equal to its processes per node?"""
     for name, job in jobs.items():
+        by_role = job.get("gpus_by_role") or {}
+        expect(len(set(by_role.values())) <= 1,
+               f"{name}: the pods ask for different GPU counts ({', '.join(f'{role}: {n}' for role, n in by_role.items())}). "
+               f"Every pod starts the same number of processes, one per GPU: give the Master and the Worker containers "
+               f"the same limit, `nvidia.com/gpu: {GPUS_PER_POD}` each.")
         expect(not job["gpus_only_requested"],
                f"{name} puts nvidia.com/gpu under requests only, and the API server refuses such a pod: an extended "
                f"resource must have a limit. Move `nvidia.com/gpu: {GPUS_PER_POD}` to limits (a request, if you keep one, must equal it).")
@@ -111,8 +116,7 @@ def test_commands_launch_train_py_with_torchrun(jobs, train_py_parser):
     """Does every container run `torchrun ... train.py` with options torchrun and train.py both accept?"""
     for name, job in jobs.items():
         launch = job["launch"]
-        expect(launch.error is None, f"{name}: {launch.error}. Launch with `torchrun /workspace/train.py ...`; "
-                                     "`python -m torch.distributed.launch` is the deprecated launcher.")
+        expect(launch.error is None, f"{name}: {launch.error}. {launch_advice(launch, train_py_parser)}")
         expect(launch.script and launch.script.endswith("train.py"),
                f"{name}: torchrun runs {launch.script!r}, not train.py. Put the script's path right after torchrun's options.")
         try:
@@ -125,6 +129,33 @@ def test_commands_launch_train_py_with_torchrun(jobs, train_py_parser):
         expect(other.script_args == jobs["pytorchjob.yaml"]["launch"].script_args and other.script == jobs["pytorchjob.yaml"]["launch"].script,
                "pytorchjob.yaml: the Master and the Workers run different commands. Every rank must run the same script "
                "with the same arguments, or the collectives will not match.")
+
+
+def launch_advice(launch: trainjobs.Launch, train_py_parser) -> str:
+    """What to write instead of a command that torchrun would not run as meant."""
+    if not launch.is_torchrun:
+        if "torch.distributed.launch" in launch.argv:
+            return "Launch with `torchrun /workspace/train.py ...`; `python -m torch.distributed.launch` is the deprecated launcher."
+        return ("Make torchrun the command itself, with the script and its flags as the next entries: "
+                "`[torchrun, /workspace/train.py, --epochs=20, ...]`.")
+    order = "torchrun reads every option before the script path as its own, and passes those after it to train.py"
+    if launch.unknown:
+        try:
+            _, extra = train_py_parser.parse_known_args(launch.unknown)
+        except ValueError:
+            extra = launch.unknown
+        if not extra:
+            words = " ".join(spelled_out(w, train_py_parser) for w in launch.unknown)
+            whose = "is train.py's, so put it" if len(launch.unknown) == 1 else "are train.py's, so put them"
+            return f"{order}: {words} {whose} after the path, as in `torchrun /workspace/train.py {words}`."
+    return f"{order}. Keep only torchrun's options (`torchrun --help`) before /workspace/train.py."
+
+
+def spelled_out(word: str, parser) -> str:
+    """`--timeout=300` as `--timeout-s=300`: the full name of the option that argparse matched by its prefix."""
+    flag, eq, value = word.partition("=")
+    names = [o for action in parser._actions for o in action.option_strings if o.startswith(flag)] if flag.startswith("--") else []
+    return f"{names[0]}{eq}{value}" if len(names) == 1 and flag not in names else word
 
 
 def command_words(obj) -> list[str]:
@@ -149,7 +180,11 @@ def test_nccl_timeout_is_set_in_code_not_by_a_flag(trainjob, pytorchjob):
         made_up = sorted({w for w in command_words(obj) if "nccl" in w.lower()})
         expect(not made_up, f"{name} passes {made_up}: no such flag exists in torchrun or train.py. The NCCL timeout is the "
                             "`timeout=` of dist.init_process_group in train.py; pass --timeout-s to change it.")
-    env = {e.get("name") for e in ((trainjob.get("spec") or {}).get("trainer") or {}).get("env") or []}
+    env = manifests.as_dict(manifests.as_dict(trainjob.get("spec")).get("trainer")).get("env")
+    expect(env is None or isinstance(env, list),
+           f"trainjob.yaml's spec.trainer.env is {env!r:.60}, not a list. Write each variable as a list entry, "
+           "`- name: NCCL_DEBUG` with `value: INFO` on the line below, as in a container's env.")
+    env = {n for n in (manifests.as_dict(e).get("name") for e in env or []) if isinstance(n, str)}
     expect(not env & RESERVED_ENV, f"trainjob.yaml sets {sorted(env & RESERVED_ENV)} by hand. Trainer reserves these "
                                    "torchrun variables and rejects the TrainJob; numNodes and numProcPerNode set them.")
 

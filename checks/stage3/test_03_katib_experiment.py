@@ -37,6 +37,14 @@ def said(value) -> str:
     return "not set" if value is None else repr(value)
 
 
+def expect_mapping(spec: dict, key: str, lines: str) -> None:
+    """spec.KEY, when set, is a mapping: a plain value there is a shape no other field can be read from."""
+    value = spec.get(key)
+    expect(value is None or isinstance(value, dict),
+           f"spec.{key} is {value!r:.40}, a single value, but Katib reads it as a mapping: put {lines} under "
+           f"`{key}:`, each on its own indented line.")
+
+
 def test_experiment_matches_the_katib_api_models(experiment):
     """Does experiment.yaml parse with kubeflow-katib-api's V1beta1Experiment, with no unknown fields?"""
     found = katib_models.model_problems(experiment)
@@ -46,12 +54,19 @@ def test_experiment_matches_the_katib_api_models(experiment):
 
 def test_katib_webhook_would_accept_the_experiment(experiment):
     """Does the Experiment pass the rules of Katib's validating webhook (limits, parameters, trial template)?"""
-    found = katib.semantic_problems(experiment)
-    expect(not found, "Katib's webhook would refuse experiment.yaml:\n  - " + "\n  - ".join(found[:8]))
+    shape = katib_models.model_problems(experiment)
+    # A field of the wrong shape reads as missing here; the model check names it, so say nothing under it.
+    broken = tuple(p.split(" ")[0].rstrip(":") for p in shape)
+    found = [p for p in katib.semantic_problems(experiment) if not p.startswith(broken)]
+    expect(found or not shape, f"Katib's webhook reads experiment.yaml only once it fits the Experiment model, and it does "
+                               f"not yet: {shape[0] if shape else ''}. Fix that first (the model check lists every such field).")
+    expect(not found, "Katib's webhook would refuse experiment.yaml:\n  - " + "\n  - ".join(found[:8]) +
+                      ("\n(Fix the fields the model check names as well.)" if shape else ""))
 
 
 def test_objective_maximizes_accuracy_with_a_goal(spec):
     """Does the objective maximize `accuracy` and stop at a goal between 0 and 1?"""
+    expect_mapping(spec, "objective", "`type: maximize`, `goal: 0.95` and `objectiveMetricName: accuracy`")
     obj = manifests.as_dict(spec.get("objective"))
     expect(obj.get("type") == "maximize" and obj.get("objectiveMetricName") == "accuracy",
            f"spec.objective has type {said(obj.get('type'))} and objectiveMetricName {said(obj.get('objectiveMetricName'))}. "
@@ -64,7 +79,8 @@ def test_objective_maximizes_accuracy_with_a_goal(spec):
 
 def test_algorithm_is_tpe(spec):
     """Is the search algorithm `tpe`, spelled as Katib spells it?"""
-    name = (spec.get("algorithm") or {}).get("algorithmName")
+    expect_mapping(spec, "algorithm", "`algorithmName: tpe`")
+    name = manifests.as_dict(spec.get("algorithm")).get("algorithmName")
     if isinstance(name, str) and name.lower() == "tpe" and name != "tpe":
         raise CheckFailure(f"algorithmName is {name!r}. Katib's names are case-sensitive: write `tpe`.")
     expect(name == "tpe", f"spec.algorithm.algorithmName is {said(name)}. Set it to `tpe` (Tree-structured Parzen Estimator).")
@@ -72,32 +88,42 @@ def test_algorithm_is_tpe(spec):
 
 def test_search_space_tunes_lr_batch_size_and_one_more(spec):
     """Are two or three parameters searched, each passed to the flag named like it (lr to --lr, batch_size to --batch-size)?"""
-    params = [p for p in spec.get("parameters") or [] if isinstance(p, dict)]
+    params = [p for p in manifests.as_list(spec.get("parameters")) if isinstance(p, dict)]
     expect(2 <= len(params) <= 3, f"spec.parameters lists {len(params)} parameter(s). Search the learning rate, the batch "
                                   "size and one more (momentum), three at most, so a few trials cover the space.")
-    katib_template.command_words(spec.get("trialTemplate") or {}, required=True)  # without the container, no flag can be read
+    # Without the primary container, no flag can be read: this says why there is none.
+    katib_template.command_words(manifests.as_dict(spec.get("trialTemplate")), required=True)
     fed = katib_template.flag_parameters(spec)
     for flag, what in FLAGS.items():
         expect(flag in fed, f"No trial parameter reaches train.py's {flag} ({what}). Declare it in spec.parameters, give it "
                             f"a trialParameter, and pass `{flag}=${{trialParameters.NAME}}` in the command.")
+    swapped = katib_template.swapped_references(spec)
+    expect(not swapped, "The trial command passes parameters to the wrong flags:\n  - " + "\n  - ".join(swapped))
+    lr, batch = fed["--lr"], fed["--batch-size"]
+    expect(lr.get("parameterType") == "double",
+           f"The learning rate (parameter {lr.get('name')!r}, passed to --lr) has parameterType "
+           f"{said(lr.get('parameterType'))}. A learning rate is a fraction such as 0.05: make it `parameterType: double`.")
+    expect(batch.get("parameterType") in ("int", "discrete", "categorical"),
+           f"The batch size's parameterType is {said(batch.get('parameterType'))}; make it `int` (whole samples).")
     unsampled = tune_search.space_problems(params)
     expect(not unsampled, "kflab tune cannot sample this search space; fix these values in spec.parameters:\n  - " +
                           "\n  - ".join(unsampled))
-    swapped = katib_template.swapped_references(spec)
-    expect(not swapped, "The trial command passes parameters to the wrong flags:\n  - " + "\n  - ".join(swapped))
-    expect(fed["--lr"].get("parameterType") == "double",
-           f"The learning rate's parameterType is {said(fed['--lr'].get('parameterType'))}; make it `double`.")
-    expect(fed["--batch-size"].get("parameterType") in ("int", "discrete", "categorical"),
-           f"The batch size's parameterType is {said(fed['--batch-size'].get('parameterType'))}; make it `int` (whole samples).")
 
 
 def test_trial_limits_are_set_and_consistent(spec):
-    """Are maxTrialCount, parallelTrialCount and maxFailedTrialCount set, with parallel and failed within the max?"""
+    """Are maxTrialCount, parallelTrialCount and maxFailedTrialCount set, within the bounds Katib's webhook allows?"""
     limits = {k: spec.get(k) for k in ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount")}
-    missing = [k for k, v in limits.items() if not isinstance(v, int)]
+    missing = [k for k, v in limits.items() if v is None]
     expect(not missing, f"Set {', '.join(missing)} in spec: without them an Experiment runs until its goal, however long.")
-    expect(limits["parallelTrialCount"] <= limits["maxTrialCount"] and 0 < limits["maxFailedTrialCount"] <= limits["maxTrialCount"],
-           f"The limits are {limits}: parallelTrialCount and maxFailedTrialCount must be positive and at most maxTrialCount.")
+    typed = [f"{k} is {v!r}" for k, v in limits.items() if not isinstance(v, int) or isinstance(v, bool)]
+    expect(not typed, f"In spec, {' and '.join(typed)}: write each limit as a plain whole number, such as `maxTrialCount: 12`.")
+    most, parallel, failed = limits.values()
+    expect(1 <= parallel <= most,
+           f"spec has maxTrialCount {most} and parallelTrialCount {parallel}. Katib runs at least 1 trial at a time and "
+           "never more than maxTrialCount: set parallelTrialCount between 1 and maxTrialCount, such as 3 of 12.")
+    expect(0 <= failed <= most,
+           f"spec.maxFailedTrialCount is {failed}; Katib takes 0 up to maxTrialCount ({most}). The Experiment fails once "
+           "that many trials have failed (0 acts as 1: the first failed trial ends it), so set a few, such as 3.")
 
 
 def test_every_trial_parameter_resolves(spec):
@@ -115,8 +141,8 @@ def test_metrics_collector_is_stdout(spec):
 
 def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
     """Substituted with sample values, is the trialSpec a valid batch Job that runs train.py's real flags where train.py is mounted?"""
-    template = spec.get("trialTemplate") or {}
-    trial_spec = template.get("trialSpec") or {}
+    template = manifests.as_dict(spec.get("trialTemplate"))
+    trial_spec = manifests.as_dict(template.get("trialSpec"))
     expect(trial_spec.get("kind") == "Job" and trial_spec.get("apiVersion") == "batch/v1",
            "The trialSpec should be a `batch/v1` `Job`: Katib runs each trial as one.")
     job, argv = katib_template.sample_trial(spec)
@@ -139,6 +165,10 @@ def test_trial_template_is_a_job_that_runs_train_py(spec, train_parser):
     expect(any(katib.REFERENCE.search(a) for a in katib_template.command_words(template)),
            "The command passes no ${trialParameters...} to train.py, so every trial would train the same way. Pass "
            "each one as a flag, such as `--lr=${trialParameters.learningRate}`.")
+    left = sorted({f"${{trialParameters.{n}}}" for a in args for n in katib.REFERENCE.findall(a)})
+    expect(not left, f"Once Katib fills in the trial parameters, the command still holds {', '.join(left)}: no "
+                     "trialParameter of that name references a search parameter. Declare one (a name and a reference) "
+                     "or take it out of the command.")
     try:
         train_parser.parse_args([str(a) for a in args])
     except ValueError as exc:
@@ -158,8 +188,8 @@ def baseline(lab):
 @pytest.fixture(scope="module")
 def tuned(lab, lab_tmp, spec):
     """`kflab tune experiment.yaml --max-trials 4 --parallel 2`, once: the learner's spec with a small budget."""
-    settings = (spec.get("algorithm") or {}).get("algorithmSettings") or []
-    seed = None if any(s.get("name") == "random_state" for s in settings) else 0
+    settings = manifests.as_list(manifests.as_dict(spec.get("algorithm")).get("algorithmSettings"))
+    seed = None if any(manifests.as_dict(s).get("name") == "random_state" for s in settings) else 0
     lines = []
     path = lab.file("experiment.yaml")
     try:
@@ -205,7 +235,7 @@ def test_experiment_passes_a_server_side_dry_run(experiment, cluster, namespace)
     # on a cluster Katib's validating webhook applies the rules below.
     found = katib.problems(experiment)
     expect(not found, "The API server accepted it in a dry run, but Katib's webhook would refuse it:\n  - " + "\n  - ".join(found[:6]))
-    job, _ = katib_template.sample_trial(experiment.get("spec") or {})
+    job, _ = katib_template.sample_trial(manifests.as_dict(experiment.get("spec")))
     reason = cluster.dry_run(job, namespace)
     expect(reason is None, f"The API server would refuse every trial's Job (tried with each parameter's first value): "
                            f"{reason}. Fix that field of the trialSpec.")
