@@ -166,7 +166,7 @@ def test_a_notebook_error_keeps_the_learners_cell_frame_and_the_error_line():
 def test_a_bare_parameter_as_a_dsl_if_condition_is_explained():
     from kfp import dsl
 
-    @dsl.component
+    @dsl.component(base_image="python:3.11-slim")
     def step() -> int:
         return 1
 
