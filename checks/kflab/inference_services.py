@@ -11,11 +11,11 @@ that names the field and what to do.
 
 from __future__ import annotations
 
+import functools
+
 from kflab.manifests import as_dict
 
 MODE_ANNOTATION, STANDARD = "serving.kserve.io/deploymentMode", "Standard"
-# PredictorSpec's framework shortcuts in the pinned CRD: each holds a storageUri, as `model` does.
-SHORTCUTS = ("huggingface", "lightgbm", "onnx", "paddle", "pmml", "pytorch", "sklearn", "tensorflow", "triton", "xgboost")
 
 
 def predictor(isvc: dict) -> dict:
@@ -33,7 +33,18 @@ def model(pred: dict) -> dict:
 
 def shortcuts(pred: dict) -> list[str]:
     """The framework shortcuts (`sklearn:`, `pytorch:` ...) a predictor uses instead of, or beside, `model:`."""
-    return [key for key in SHORTCUTS if key in pred]
+    return [key for key in _shortcut_fields() if key in pred]
+
+
+@functools.cache
+def _shortcut_fields() -> tuple[str, ...]:
+    """PredictorSpec's fields other than `model` that hold a storageUri, read from the pinned InferenceService CRD."""
+    from kflab.manifests import crd_schema
+
+    spec = crd_schema("serving.kserve.io", "InferenceService", "v1beta1") or {}
+    predictor = spec.get("properties", {}).get("spec", {}).get("properties", {}).get("predictor", {})
+    return tuple(key for key, field in predictor.get("properties", {}).items()
+                 if key != "model" and "storageUri" in (field.get("properties") or {}))
 
 
 def mode(isvc: dict) -> str | None:

@@ -19,7 +19,7 @@ UNION_TAGS = {"float", "int", "str", "bool"}
 # What goes under a field that must be a mapping, for the learner who wrote it as one value.
 MAPPING_HINTS = {
     "algorithm": "write `algorithmName: tpe` on its own line under `algorithm:`",
-    "objective": "write `type: maximize` and `objectiveMetricName: accuracy` on their own lines under `objective:`",
+    "objective": "write `type: maximize`, `goal: 0.95` and `objectiveMetricName: accuracy` on their own lines under `objective:`",
     "feasibleSpace": "write the bounds on their own lines under `feasibleSpace:`, as `min: \"0.5\"` and `max: \"0.95\"`",
     "trialParameters": "write each entry as `- name: {name}` with `reference: {name}` (the search parameter) on the line below",
     "parameters": "write each entry with `name:`, `parameterType:` and `feasibleSpace:` lines",

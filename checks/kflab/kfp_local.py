@@ -82,6 +82,19 @@ class LocalRun:
         return None
 
 
+def reassigned(name: str, uri, fix: str, who: str = "the component") -> str:
+    """The sentence for an output whose `.path` the learner's code set to a file of its own."""
+    return (f"The {name} artifact points at {uri!r}, not where KFP put it: {who} reassigned `{name}.path`, which "
+            f"breaks artifact upload on a cluster. Delete that line and {fix}.")
+
+
+def expect_kfp_path(name: str, uri, root, fix: str, who: str = "the component") -> None:
+    """Fail when output `name`'s file is not where KFP put it, under the run's root."""
+    path = Path(uri or "")
+    if root is None or not (path.is_absolute() and path.is_relative_to(root)):
+        raise CheckFailure(reassigned(name, uri, fix, who))
+
+
 class _Tee(io.TextIOBase):
     """Keeps what the runner prints, and forwards nothing (pytest shows it on failure)."""
 

@@ -68,19 +68,27 @@ def _crds_by_group_kind() -> dict[tuple[str, str], dict]:
     return found
 
 
-@functools.cache
-def _crd_validator(group: str, kind: str, version: str):
-    import jsonschema
-
+def crd_schema(group: str, kind: str, version: str) -> dict | None:
+    """The pinned CRD's openAPIV3Schema for one served version (None for a kind no pinned CRD defines)."""
     crd = _crds_by_group_kind().get((group, kind))
     if crd is None:
         return None
     for v in crd["spec"]["versions"]:
         if v["name"] == version and v.get("served", True):
-            schema = _strict(copy.deepcopy(v.get("schema", {}).get("openAPIV3Schema", {"type": "object"})))
-            schema.setdefault("properties", {})["metadata"] = OBJECT_META
-            return jsonschema.Draft7Validator(schema)
+            return v.get("schema", {}).get("openAPIV3Schema", {"type": "object"})
     raise LookupError(_api_version_problem(f"{group}/{version}", kind))
+
+
+@functools.cache
+def _crd_validator(group: str, kind: str, version: str):
+    import jsonschema
+
+    schema = crd_schema(group, kind, version)
+    if schema is None:
+        return None
+    schema = _strict(copy.deepcopy(schema))
+    schema.setdefault("properties", {})["metadata"] = OBJECT_META
+    return jsonschema.Draft7Validator(schema)
 
 
 @functools.cache

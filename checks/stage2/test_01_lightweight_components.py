@@ -95,7 +95,7 @@ def local_run(component, csv, lab, lab_tmp):
     run = kfp_local.run(wrapper, {"data_uri": str(csv), "test_size": TEST_SIZE, "random_state": SEED},
                         doing="running data_preprocessing with kfp.local", file=lab.file("components.py"))
     for name, art in run.outputs.items():
-        expect_kfp_path(f"{name}_data", art.uri, run.root)
+        kfp_local.expect_kfp_path(f"{name}_data", art.uri, run.root, to_csv(f"{name}_data"))
         expect(Path(art.path).is_file(), f"data_preprocessing wrote nothing to `{name}_data`. Write that split to "
                                          f"the path KFP gives it: `{name}_df.to_csv({name}_data.path, index=False)`.")
     return {name: pd.read_csv(art.path) for name, art in run.outputs.items()}
@@ -110,15 +110,8 @@ def expect_signature(component) -> None:
              f"Add `{SIGNATURE[missing[0]]}` to its signature.")
 
 
-def expect_kfp_path(name: str, uri: str, root: Path) -> None:
-    """Fail when an output's file is not where KFP put it, under the run's root."""
-    path = Path(uri)
-    expect(path.is_absolute() and path.is_relative_to(root), reassigned(name, uri))
-
-
-def reassigned(name: str, uri: str) -> str:
-    return (f"The {name} artifact points at {uri!r}, not where KFP put it: the component reassigned `{name}.path`, "
-            f"which breaks artifact upload on a cluster. Delete that line and write with `to_csv({name}.path, index=False)`.")
+def to_csv(name: str) -> str:
+    return f"write with `to_csv({name}.path, index=False)`"
 
 
 def test_component_takes_a_dataset_and_gives_train_and_test_datasets(interface):
@@ -206,7 +199,7 @@ def test_split_is_deterministic_for_a_given_random_state(component, csv, lab, la
             component.python_func(input_data=Dataset(uri=str(csv)), train_data=train, test_data=test,
                                   test_size=TEST_SIZE, random_state=seed)
         for name, art in (("train_data", train), ("test_data", test)):
-            expect(art.uri == given[name], reassigned(name, art.uri))
+            expect(art.uri == given[name], kfp_local.reassigned(name, art.uri, to_csv(name)))
         expect(all(Path(a.path).is_file() for a in (train, test)),
                "data_preprocessing wrote no files to train_data.path and test_data.path.")
         return pd.read_csv(test.path)

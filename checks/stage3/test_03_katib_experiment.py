@@ -37,12 +37,12 @@ def said(value) -> str:
     return "not set" if value is None else repr(value)
 
 
-def expect_mapping(spec: dict, key: str, lines: str) -> None:
+def expect_mapping(spec: dict, key: str) -> None:
     """spec.KEY, when set, is a mapping: a plain value there is a shape no other field can be read from."""
     value = spec.get(key)
     expect(value is None or isinstance(value, dict),
-           f"spec.{key} is {value!r:.40}, a single value, but Katib reads it as a mapping: put {lines} under "
-           f"`{key}:`, each on its own indented line.")
+           f"spec.{key} is {value!r:.40}, a single value, but Katib reads it as a mapping: "
+           f"{katib_models.MAPPING_HINTS[key]}.")
 
 
 def test_experiment_matches_the_katib_api_models(experiment):
@@ -66,7 +66,7 @@ def test_katib_webhook_would_accept_the_experiment(experiment):
 
 def test_objective_maximizes_accuracy_with_a_goal(spec):
     """Does the objective maximize `accuracy` and stop at a goal between 0 and 1?"""
-    expect_mapping(spec, "objective", "`type: maximize`, `goal: 0.95` and `objectiveMetricName: accuracy`")
+    expect_mapping(spec, "objective")
     obj = manifests.as_dict(spec.get("objective"))
     expect(obj.get("type") == "maximize" and obj.get("objectiveMetricName") == "accuracy",
            f"spec.objective has type {said(obj.get('type'))} and objectiveMetricName {said(obj.get('objectiveMetricName'))}. "
@@ -79,7 +79,7 @@ def test_objective_maximizes_accuracy_with_a_goal(spec):
 
 def test_algorithm_is_tpe(spec):
     """Is the search algorithm `tpe`, spelled as Katib spells it?"""
-    expect_mapping(spec, "algorithm", "`algorithmName: tpe`")
+    expect_mapping(spec, "algorithm")
     name = manifests.as_dict(spec.get("algorithm")).get("algorithmName")
     if isinstance(name, str) and name.lower() == "tpe" and name != "tpe":
         raise CheckFailure(f"algorithmName is {name!r}. Katib's names are case-sensitive: write `tpe`.")

@@ -43,7 +43,10 @@ def _member(tf: tarfile.TarFile, name: str, kind=tarfile.REGTYPE, link: str = ""
     tf.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
 
 
-@pytest.mark.parametrize("member", ["/etc/kflab-evil", "../evil.py", "labs/../../evil.py", "C:/evil.py"])
+@pytest.mark.parametrize("member", ["/etc/kflab-evil", "../evil.py", "labs/../../evil.py", "C:/evil.py",
+                                    # Windows separators, which the grader reads as `/`, lead outside just the same
+                                    "..\\evil.py", "labs\\..\\..\\evil.py", "C:\\evil.py", "\\etc\\evil.py",
+                                    "\\\\server\\share\\evil.py"])
 def test_a_zip_member_leading_outside_refuses_the_whole_archive(tmp_path, member):
     archive = _zip(tmp_path / "s.zip", {"labs/stage2/x.py": b"", member: b"evil"})
     with pytest.raises(intake.IntakeError, match="would be written outside"):
@@ -171,15 +174,6 @@ def test_a_zip_with_windows_separators_unpacks_into_folders(tmp_path):
     intake.unpack(archive, tmp_path / "out", 10 * MB)
     found = tmp_path / "out/labs/stage1/01_kind_cluster/kind-config.yaml"
     assert found.read_text() == "kind: Cluster\n", f"unpacked as: {sorted(p.name for p in (tmp_path / 'out').rglob('*'))}"
-
-
-@pytest.mark.parametrize("member", ["..\\evil.py", "labs\\..\\..\\evil.py", "C:\\evil.py", "\\etc\\evil.py",
-                                    "\\\\server\\share\\evil.py"])
-def test_a_zip_member_with_windows_separators_leading_outside_is_still_refused(tmp_path, member):
-    archive = _zip(tmp_path / "s.zip", {"labs/stage2/x.py": b"", member: b"evil"})
-    with pytest.raises(intake.IntakeError, match="would be written outside"):
-        intake.unpack(archive, tmp_path / "out", 10 * MB)
-    assert not list((tmp_path / "out").rglob("*")), "a refused archive leaves nothing behind"
 
 
 def test_an_archive_that_is_no_tar_is_refused_in_a_clean_sentence(tmp_path):
